@@ -1,0 +1,6 @@
+"""Run the agent unit: `python -m services.agent`."""
+
+from services.agent.wiring import SPEC
+from services.common.bootstrap import main
+
+main(SPEC)

@@ -1,0 +1,190 @@
+"""Run one unit: storage, servicers, health, reflection, metrics, graceful drain.
+
+A unit describes itself with a :class:`UnitSpec` (its migrations and a `build`
+coroutine from its wiring module); :func:`start` brings it up inside an
+``AsyncExitStack`` and :func:`main` runs it until SIGTERM/SIGINT.
+
+Health follows the unit's real state: every service is NOT_SERVING until the
+storage is open and the servicers are built, SERVING while the unit works, and
+NOT_SERVING again the moment drain starts, so balancers stop sending before
+in-flight calls finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from services.common import contracts, logs
+from services.common.handlers import generic_handlers
+from services.common.interceptors import CallerContextInterceptor, ErrorInterceptor, MetricsInterceptor
+from services.common.metrics import RpcMetrics
+from services.common.settings import Settings, SettingsError, load
+from services.common.storage import Database, Migration
+from services.common.storage.sqlite import SqliteDatabase
+
+log = logging.getLogger("agentmesh.bootstrap")
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What `build` receives: settings, the open database, and the exit stack for cleanup."""
+
+    settings: Settings
+    db: Database
+    stack: AsyncExitStack
+
+
+Build = Callable[[Resources], Awaitable[Mapping[str, object]]]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    """A unit: its name, its schema migrations and how to build its servicers."""
+
+    name: str
+    build: Build
+    migrations: Sequence[Migration] = ()
+
+
+@dataclass(slots=True)
+class RunningUnit:
+    """A started unit, as tests and `main` see it."""
+
+    spec: UnitSpec
+    server: grpc.aio.Server
+    port: int
+    metrics_port: int
+    health: health.aio.HealthServicer
+    metrics: RpcMetrics
+    service_names: tuple[str, ...]
+    db: Database
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def drain(self, grace: float) -> None:
+        """NOT_SERVING first, then let in-flight RPCs finish within `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
+        log.info("draining", extra={"grace_seconds": grace})
+        await self.server.stop(grace)
+        self.stopped.set()
+
+
+async def _open_database(spec: UnitSpec, settings: Settings) -> Database:
+    if settings.database_url.startswith(("postgres://", "postgresql://")):
+        raise SettingsError("DATABASE_URL: the PostgreSQL backend is not built yet; unset it to use SQLite")
+    if settings.database_url.startswith("sqlite:"):
+        path = Path(settings.database_url.split(":", 1)[1].lstrip("/") or ":memory:")
+        target = path.parent / f"{path.stem}-{spec.name}{path.suffix or '.db'}"
+    else:
+        target = settings.data_dir / f"{spec.name}.db"
+    db = await SqliteDatabase.open(target)
+    applied = await db.migrate(spec.migrations)
+    if applied:
+        log.info("schema migrated", extra={"versions": applied, "database": str(target)})
+    return db
+
+
+async def start(
+    spec: UnitSpec,
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    port: int | None = None,
+    metrics_port: int | None = None,
+) -> RunningUnit:
+    """Start the unit; everything it opens is closed by `stack`, in reverse order."""
+    metrics = RpcMetrics()
+    server = grpc.aio.server(
+        interceptors=[CallerContextInterceptor(), MetricsInterceptor(metrics), ErrorInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_names = tuple(s.full_name for s in contracts.services_of(spec.name))
+    for name in ("", *service_names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+
+    address = f"{settings.host}:{settings.ports[spec.name] if port is None else port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"{spec.name}: cannot listen on {address}")
+
+    db = await _open_database(spec, settings)
+    stack.push_async_callback(db.close)
+    servicers = await spec.build(Resources(settings, db, stack))
+    server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
+
+    await server.start()
+    stack.push_async_callback(server.stop, 0)
+
+    wanted_metrics = settings.metrics_ports[spec.name] if metrics_port is None else metrics_port
+    httpd, _thread = start_http_server(wanted_metrics, addr=settings.host, registry=metrics.registry)
+    stack.callback(httpd.server_close)
+    stack.callback(httpd.shutdown)
+
+    for name in ("", *service_names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    unit = RunningUnit(
+        spec, server, bound, httpd.server_port, health_servicer, metrics, service_names, db
+    )
+    log.info(
+        "serving",
+        extra={"grpc": f"{settings.host}:{bound}", "metrics": f"{settings.host}:{httpd.server_port}"},
+    )
+    return unit
+
+
+def _warn_unsafe(settings: Settings) -> None:
+    for problem in settings.unsafe_defaults():
+        log.warning("UNSAFE FOR PRODUCTION: %s", problem)
+
+
+async def serve(spec: UnitSpec, settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain within the grace period."""
+    _warn_unsafe(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        unit = await start(spec, settings, stack)
+        await stop.wait()
+        await unit.drain(settings.grace_period)
+    log.info("stopped")
+
+
+def main(spec: UnitSpec, environ: Mapping[str, str] | None = None) -> None:
+    """Entry point of `python -m services.<unit>`; exit 0 after a clean drain."""
+    try:
+        settings = Settings.from_env(environ) if environ is not None else load()
+    except SettingsError as exc:
+        print(f"{spec.name}: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(spec.name, settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(spec, settings))
+    except SettingsError as exc:
+        log.error("bad setting: %s", exc)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(1) from None
+
+
+def health_names(unit: str) -> tuple[str, ...]:
+    """The names a health client may ask this unit about ('' is the whole server)."""
+    return ("", *(s.full_name for s in contracts.services_of(unit)))

@@ -1,0 +1,202 @@
+"""Server interceptors: caller context, metrics, and the one error mapping.
+
+Each interceptor wraps the behaviour of the method handler that the server
+found, whatever its streaming kind, so a servicer is plain business code: it
+reads `authctx.current()` and raises `DomainError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc.aio import AbortError, ServicerContext
+
+from services.common import authctx
+from services.common.errors import DETAILS_KEY, DomainError, internal_status
+from services.common.metrics import RpcMetrics
+
+log = logging.getLogger("agentmesh.rpc")
+
+Behavior = Callable[[Any, ServicerContext], Any]
+# Wrap a unary-response behaviour (returns an awaitable message) ...
+UnaryWrap = Callable[[Behavior, str], Behavior]
+# ... or a streaming-response behaviour (returns an async iterator).
+StreamWrap = Callable[[Behavior, str], Behavior]
+
+
+def _rewrap(handler: grpc.RpcMethodHandler, method: str, unary: UnaryWrap, stream: StreamWrap) -> grpc.RpcMethodHandler:
+    des, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary, method), des, ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream, method), des, ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary, method), des, ser)
+    return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream, method), des, ser)
+
+
+async def _iterate(result: Any) -> AsyncIterator[Any]:
+    """Iterate a streaming behaviour's result, whether generator or context.write style."""
+    if hasattr(result, "__aiter__"):
+        async for item in result:
+            yield item
+    elif result is not None:
+        await result
+
+
+class _Wrapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Base: subclasses provide `unary` and `stream` wrappers."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return _rewrap(handler, handler_call_details.method, self.unary, self.stream)
+
+    def unary(self, behavior: Behavior, method: str) -> Behavior:
+        raise NotImplementedError
+
+    def stream(self, behavior: Behavior, method: str) -> Behavior:
+        raise NotImplementedError
+
+
+class CallerContextInterceptor(_Wrapping):
+    """Binds `authctx.current()` to the caller described by the call's metadata."""
+
+    def unary(self, behavior: Behavior, method: str) -> Behavior:
+        async def run(request: Any, context: ServicerContext) -> Any:
+            token = authctx.bind(authctx.from_metadata(context.invocation_metadata()))
+            try:
+                return await behavior(request, context)
+            finally:
+                authctx.reset(token)
+
+        return run
+
+    def stream(self, behavior: Behavior, method: str) -> Behavior:
+        async def run(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+            token = authctx.bind(authctx.from_metadata(context.invocation_metadata()))
+            try:
+                async for item in _iterate(behavior(request, context)):
+                    yield item
+            finally:
+                authctx.reset(token)
+
+        return run
+
+
+class ErrorInterceptor(_Wrapping):
+    """DomainError -> status with google.rpc details; anything unexpected -> INTERNAL, logged once."""
+
+    def unary(self, behavior: Behavior, method: str) -> Behavior:
+        async def run(request: Any, context: ServicerContext) -> Any:
+            try:
+                return await behavior(request, context)
+            except (AbortError, asyncio.CancelledError):
+                raise
+            except DomainError as exc:
+                await _abort_domain(context, exc)
+            except Exception:
+                await _abort_internal(context, method)
+
+        return run
+
+    def stream(self, behavior: Behavior, method: str) -> Behavior:
+        async def run(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+            try:
+                async for item in _iterate(behavior(request, context)):
+                    yield item
+            except (AbortError, asyncio.CancelledError):
+                raise
+            except DomainError as exc:
+                await _abort_domain(context, exc)
+            except Exception:
+                await _abort_internal(context, method)
+
+        return run
+
+
+async def _abort_domain(context: ServicerContext, exc: DomainError) -> None:
+    status = exc.to_status()
+    await context.abort(exc.code, exc.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),))
+
+
+async def _abort_internal(context: ServicerContext, method: str) -> None:
+    request_id = authctx.current().request_id
+    log.exception("unexpected error in %s", method, extra={"method": method})
+    status = internal_status(request_id)
+    await context.abort(
+        grpc.StatusCode.INTERNAL, status.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),)
+    )
+
+
+class MetricsInterceptor(_Wrapping):
+    """Started/handled counters, latency and in-flight by service, method and code."""
+
+    def __init__(self, metrics: RpcMetrics) -> None:
+        self.metrics = metrics
+
+    def unary(self, behavior: Behavior, method: str) -> Behavior:
+        service, name = _split(method)
+        metrics = self.metrics
+
+        async def run(request: Any, context: ServicerContext) -> Any:
+            started = metrics.begin(service, name)
+            code = "OK"
+            try:
+                return await behavior(request, context)
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except BaseException:
+                code = _code_name(context, default="UNKNOWN")
+                raise
+            finally:
+                metrics.end(service, name, code, started)
+
+        return run
+
+    def stream(self, behavior: Behavior, method: str) -> Behavior:
+        service, name = _split(method)
+        metrics = self.metrics
+
+        async def run(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+            started = metrics.begin(service, name)
+            code = "OK"
+            try:
+                async for item in _iterate(behavior(request, context)):
+                    yield item
+            except (asyncio.CancelledError, GeneratorExit):
+                code = "CANCELLED"
+                raise
+            except BaseException:
+                code = _code_name(context, default="UNKNOWN")
+                raise
+            finally:
+                metrics.end(service, name, code, started)
+
+        return run
+
+
+def _split(method: str) -> tuple[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def _code_name(context: ServicerContext, default: str) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int):
+        for candidate in grpc.StatusCode:
+            if candidate.value[0] == code:
+                return str(candidate.name)
+    return default

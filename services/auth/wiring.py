@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
+from services.auth.accounts import UserAdminServicer, UserServicer
+from services.auth.apikeys import ApiKeyServicer
+from services.auth.authn import AuthServicer, SignIn
+from services.auth.schema import MIGRATIONS
+from services.auth.sessions import Sessions
+from services.auth.tenants import Clients, Organizations
+from services.auth.throttle import LoginThrottle
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.tokens import TokenIssuer
+
+log = logging.getLogger("agentmesh.auth")
 
 
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name; services not listed answer UNIMPLEMENTED."""
-    return {}
+    db, settings = resources.db, resources.settings
+    issuer = TokenIssuer(resources.keys, settings)
+    sessions = Sessions(db, settings, issuer, resources.verifier, resources.revocations)
+    loaded = await sessions.load()
+    if loaded:
+        log.info("revocations in force", extra={"count": loaded})
+    signin = SignIn(db, LoginThrottle(db))
+    return {
+        "agentmesh.v1.AuthService": AuthServicer(db, settings, resources.keys, sessions, signin),
+        "agentmesh.v1.UserService": UserServicer(db, sessions),
+        "agentmesh.v1.UserAdminService": UserAdminServicer(db, sessions),
+        "agentmesh.v1.ApiKeyService": ApiKeyServicer(db, sessions),
+        "agentmesh.v1.OrganizationService": Organizations(db, sessions),
+        "agentmesh.v1.ClientAdminService": Clients(db, sessions),
+    }
 
 
-SPEC = UnitSpec(name="auth", build=build)
+SPEC = UnitSpec(name="auth", build=build, migrations=MIGRATIONS)

@@ -35,6 +35,12 @@ class Caller:
     permissions: frozenset[str] = field(default_factory=frozenset)
     request_id: str = ""
     token: str = ""
+    # The sign-in session of the token (its sid claim), when the caller used one.
+    session_id: str = ""
+    # The API key the edge verified, when the caller used one instead of a token.
+    api_key_id: str = ""
+    # The caller's network address as the edge saw it (x-forwarded-for), else the peer.
+    address: str = ""
 
     @property
     def authenticated(self) -> bool:

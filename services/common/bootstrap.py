@@ -28,22 +28,28 @@ from prometheus_client import start_http_server
 
 from services.common import contracts, logs
 from services.common.handlers import generic_handlers
+from services.common.identity import Authenticator
 from services.common.interceptors import CallerContextInterceptor, ErrorInterceptor, MetricsInterceptor
 from services.common.metrics import RpcMetrics
+from services.common.servicecreds import RevocationFollower, ServiceCredentials
 from services.common.settings import Settings, SettingsError, load
 from services.common.storage import Database, Migration
 from services.common.storage.sqlite import SqliteDatabase
+from services.common.tokens import Keys, RevocationSet, TokenVerifier
 
 log = logging.getLogger("agentmesh.bootstrap")
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What `build` receives: settings, the open database, and the exit stack for cleanup."""
+    """What `build` receives: settings, the open database, the token machinery, the exit stack."""
 
     settings: Settings
     db: Database
     stack: AsyncExitStack
+    keys: Keys
+    verifier: TokenVerifier
+    revocations: RevocationSet
 
 
 Build = Callable[[Resources], Awaitable[Mapping[str, object]]]
@@ -105,8 +111,15 @@ async def start(
 ) -> RunningUnit:
     """Start the unit; everything it opens is closed by `stack`, in reverse order."""
     metrics = RpcMetrics()
+    keys = Keys.from_settings(settings)
+    revocations = RevocationSet()
+    verifier = TokenVerifier(keys, settings, revocations)
     server = grpc.aio.server(
-        interceptors=[CallerContextInterceptor(), MetricsInterceptor(metrics), ErrorInterceptor()],
+        interceptors=[
+            MetricsInterceptor(metrics),  # outermost: refused calls are counted too
+            CallerContextInterceptor(Authenticator(verifier)),
+            ErrorInterceptor(),
+        ],
         options=[("grpc.so_reuseport", 0)],
     )
     health_servicer = health.aio.HealthServicer()
@@ -125,7 +138,9 @@ async def start(
 
     db = await _open_database(spec, settings)
     stack.push_async_callback(db.close)
-    servicers = await spec.build(Resources(settings, db, stack))
+    if spec.name != "auth":
+        await _follow_revocations(spec.name, settings, stack, revocations)
+    servicers = await spec.build(Resources(settings, db, stack, keys, verifier, revocations))
     server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
 
     await server.start()
@@ -146,6 +161,21 @@ async def start(
         extra={"grpc": f"{settings.host}:{bound}", "metrics": f"{settings.host}:{httpd.server_port}"},
     )
     return unit
+
+
+async def _follow_revocations(
+    unit: str, settings: Settings, stack: AsyncExitStack, revocations: RevocationSet
+) -> None:
+    """Every unit but auth learns of logouts and revoked keys from the auth unit's feed."""
+    channel = grpc.aio.insecure_channel(auth_address(settings))
+    stack.push_async_callback(channel.close)
+    follower = RevocationFollower(channel, ServiceCredentials(channel, settings, unit), revocations)
+    follower.start()
+    stack.push_async_callback(follower.stop)
+
+
+def auth_address(settings: Settings) -> str:
+    return f"{settings.host}:{settings.ports['auth']}"
 
 
 def _warn_unsafe(settings: Settings) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import grpc
 from grpc.aio import AbortError, ServicerContext
 
-from services.common import authctx
+from services.common import authctx, policy
 from services.common.errors import DETAILS_KEY, DomainError, internal_status
+from services.common.identity import Authenticator, authorize
 from services.common.metrics import RpcMetrics
 
 log = logging.getLogger("agentmesh.rpc")
@@ -26,6 +27,8 @@ Behavior = Callable[[Any, ServicerContext], Any]
 UnaryWrap = Callable[[Behavior, str], Behavior]
 # ... or a streaming-response behaviour (returns an async iterator).
 StreamWrap = Callable[[Behavior, str], Behavior]
+# gRPC's own services, served without a credential.
+OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
 def _rewrap(handler: grpc.RpcMethodHandler, method: str, unary: UnaryWrap, stream: StreamWrap) -> grpc.RpcMethodHandler:
@@ -69,11 +72,28 @@ class _Wrapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class CallerContextInterceptor(_Wrapping):
-    """Binds `authctx.current()` to the caller described by the call's metadata."""
+    """Verifies the caller's credential, applies the method's policy, binds `authctx.current()`.
+
+    gRPC's own services (health, reflection) are open to everyone: balancers
+    and operators call them without a credential.
+    """
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    def _enter(self, method: str, context: ServicerContext) -> authctx.Caller:
+        caller = self.authenticator.caller(context.invocation_metadata(), context.peer())
+        if not method.startswith(OPEN_PREFIXES):
+            authorize(caller, policy.lookup(method))
+        return caller
 
     def unary(self, behavior: Behavior, method: str) -> Behavior:
         async def run(request: Any, context: ServicerContext) -> Any:
-            token = authctx.bind(authctx.from_metadata(context.invocation_metadata()))
+            try:
+                caller = self._enter(method, context)
+            except DomainError as exc:
+                await _abort_domain(context, exc)
+            token = authctx.bind(caller)
             try:
                 return await behavior(request, context)
             finally:
@@ -83,7 +103,11 @@ class CallerContextInterceptor(_Wrapping):
 
     def stream(self, behavior: Behavior, method: str) -> Behavior:
         async def run(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-            token = authctx.bind(authctx.from_metadata(context.invocation_metadata()))
+            try:
+                caller = self._enter(method, context)
+            except DomainError as exc:
+                await _abort_domain(context, exc)
+            token = authctx.bind(caller)
             try:
                 async for item in _iterate(behavior(request, context)):
                     yield item

@@ -55,6 +55,13 @@ class Settings:
     refresh_expiration_days: int = 7
     jwt_issuer: str = ""
     jwt_audience: str = ""
+    # PEM text of the RS*/ES* keys; a unit that only verifies needs only the public key.
+    # JWT_PUBLIC_KEY may hold several PEM blocks (the current key and the ones being retired).
+    jwt_private_key: str = field(default="", repr=False)
+    jwt_public_key: str = ""
+    jwt_leeway_seconds: int = 30
+    # Shared by the units to authenticate internal (role "service") calls.
+    service_secret: str = field(default="", repr=False)
     admin_api_key: str = ""
     redis_url: str = ""
     database_url: str = ""
@@ -84,6 +91,16 @@ class Settings:
                 "JWT_SECRET: an HMAC secret must be at least 32 bytes; "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
+        private_key = env.pem("JWT_PRIVATE_KEY")
+        public_key = env.pem("JWT_PUBLIC_KEY")
+        if not algorithm.startswith("HS") and not (private_key or public_key):
+            raise SettingsError(
+                f"JWT_ALGORITHM={algorithm} needs a key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE "
+                "(to sign) or JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE (to verify only)"
+            )
+        service_secret = env.text("AGENTMESH_SERVICE_SECRET", "")
+        if service_secret and len(service_secret.encode()) < 32:
+            raise SettingsError("AGENTMESH_SERVICE_SECRET: must be at least 32 bytes")
         settings = cls(
             data_dir=Path(env.text("AGENTMESH_DATA_DIR", "data")),
             host=env.text("AGENTMESH_HOST", "127.0.0.1"),
@@ -96,6 +113,10 @@ class Settings:
             refresh_expiration_days=env.integer("REFRESH_TOKEN_EXPIRE_DAYS", 7, low=1, high=365),
             jwt_issuer=env.text("JWT_ISSUER", ""),
             jwt_audience=env.text("JWT_AUDIENCE", ""),
+            jwt_private_key=private_key,
+            jwt_public_key=public_key,
+            jwt_leeway_seconds=env.integer("JWT_LEEWAY_SECONDS", 30, low=0, high=300),
+            service_secret=service_secret,
             admin_api_key=env.text("ADMIN_API_KEY", ""),
             redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
             database_url=env.url("DATABASE_URL", ("sqlite", "postgresql", "postgres")),
@@ -180,6 +201,29 @@ class _Reader:
         if value not in allowed:
             raise SettingsError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
         return value
+
+    def pem(self, name: str) -> str:
+        """PEM text from NAME, or from the file named by NAME_FILE; "" when neither is set."""
+        inline = self._raw(name)
+        path = self._raw(f"{name}_FILE")
+        if inline and path:
+            raise SettingsError(f"{name} and {name}_FILE are both set; set only one")
+        if path:
+            key, value = path
+            try:
+                text = Path(value).expanduser().read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"{key}={value!r}: cannot read the key file ({exc})") from None
+        elif inline:
+            key, text = inline
+            # One-line environments (container runtimes, .env files) often carry "\n" escapes.
+            if "\n" not in text and "\\n" in text:
+                text = text.replace("\\n", "\n")
+        else:
+            return ""
+        if "-----BEGIN " not in text or "-----END " not in text:
+            raise SettingsError(f"{key}: expected a PEM key (-----BEGIN ... KEY-----)")
+        return text
 
     def csv(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         found = self._raw(name)

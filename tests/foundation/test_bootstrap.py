@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from services.common import authctx
 from services.common.bootstrap import Resources, RunningUnit, UnitSpec
 from services.common.errors import InvalidArgument, status_from_trailers
+from services.common.settings import Settings
+from services.common.tokens import Keys, TokenIssuer
 from tests.conftest import StartUnit
 
 
@@ -47,6 +49,18 @@ class _Users:
             user=auth_pb2.User(user_id=caller.user_id, tenant_id=caller.tenant_id, role=caller.role,
                                email=caller.request_id)
         )
+
+
+@pytest.fixture
+def issue(settings: Settings) -> Callable[..., list[tuple[str, str]]]:
+    """Bearer metadata for a token the unit's verifier accepts."""
+    issuer = TokenIssuer(Keys.from_settings(settings), settings)
+
+    def _issue(**claims: Any) -> list[tuple[str, str]]:
+        token, _ = issuer.issue(typ="access", **claims)
+        return [("authorization", f"Bearer {token}")]
+
+    return _issue
 
 
 @pytest.fixture
@@ -121,13 +135,17 @@ async def test_reflection_lists_every_service(channel: grpc.aio.Channel) -> None
     } <= names
 
 
-async def test_unbuilt_methods_answer_unimplemented_naming_unit_and_method(channel: grpc.aio.Channel) -> None:
+async def test_unbuilt_methods_answer_unimplemented_naming_unit_and_method(
+    channel: grpc.aio.Channel, issue: Callable[..., list[tuple[str, str]]]
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "auth unit" in (info.value.details() or "")
     assert "/agentmesh.v1.AuthService/GetJwks" in (info.value.details() or "")
-    stream = auth_pb2_grpc.AuthServiceStub(channel).WatchRevocations(auth_pb2.WatchRevocationsRequest())
+    stream = auth_pb2_grpc.AuthServiceStub(channel).WatchRevocations(
+        auth_pb2.WatchRevocationsRequest(), metadata=issue(sub="service:edge", role="service")
+    )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stream.read()
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -164,20 +182,36 @@ async def test_unexpected_errors_are_internal_logged_once_and_leak_nothing(
     assert len(records) == 1 and records[0].exc_info is not None
 
 
-async def test_caller_context_comes_from_metadata(channel: grpc.aio.Channel) -> None:
-    reply = await auth_pb2_grpc.UserServiceStub(channel).GetMe(
+async def test_caller_context_comes_from_the_verified_token(
+    channel: grpc.aio.Channel, issue: Callable[..., list[tuple[str, str]]]
+) -> None:
+    stub = auth_pb2_grpc.UserServiceStub(channel)
+    reply = await stub.GetMe(
         auth_pb2.GetMeRequest(),
-        metadata=(("x-user-id", "u1"), ("x-client-id", "t1"), ("x-user-role", "admin"), ("x-request-id", "r1")),
+        metadata=[*issue(sub="u1", tid="t1", role="admin"), ("x-request-id", "r1"), ("x-user-id", "forged")],
     )
     assert (reply.user.user_id, reply.user.tenant_id, reply.user.role, reply.user.email) == ("u1", "t1", "admin", "r1")
+    # A service vouches for the user it acts for.
+    reply = await stub.GetMe(
+        auth_pb2.GetMeRequest(),
+        metadata=[*issue(sub="service:task", role="service"), ("x-user-id", "u2"), ("x-client-id", "t2")],
+    )
+    assert (reply.user.user_id, reply.user.tenant_id, reply.user.role) == ("u2", "t2", "user")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetMe(auth_pb2.GetMeRequest(), metadata=[("x-user-id", "u1"), ("x-user-role", "admin")])
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_metrics_count_calls_by_method_and_code(unit: RunningUnit, channel: grpc.aio.Channel) -> None:
+async def test_metrics_count_calls_by_method_and_code(
+    unit: RunningUnit, channel: grpc.aio.Channel, issue: Callable[..., list[tuple[str, str]]]
+) -> None:
     stub = auth_pb2_grpc.AuthServiceStub(channel)
     for _ in range(2):
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.Login(auth_pb2.LoginRequest())
-    await auth_pb2_grpc.UserServiceStub(channel).GetMe(auth_pb2.GetMeRequest())
+    await auth_pb2_grpc.UserServiceStub(channel).GetMe(auth_pb2.GetMeRequest(), metadata=issue(sub="u1"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await auth_pb2_grpc.UserServiceStub(channel).GetMe(auth_pb2.GetMeRequest())
 
     def scrape() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{unit.metrics_port}/metrics", timeout=5) as r:
@@ -188,6 +222,10 @@ async def test_metrics_count_calls_by_method_and_code(unit: RunningUnit, channel
         'grpc_server_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="Login",'
         'grpc_service="agentmesh.v1.AuthService"} 2.0' in text
     )
-    assert 'grpc_server_started_total{grpc_method="GetMe",grpc_service="agentmesh.v1.UserService"} 1.0' in text
+    assert 'grpc_server_started_total{grpc_method="GetMe",grpc_service="agentmesh.v1.UserService"} 2.0' in text
+    assert (
+        'grpc_server_handled_total{grpc_code="UNAUTHENTICATED",grpc_method="GetMe",'
+        'grpc_service="agentmesh.v1.UserService"} 1.0' in text
+    )
     assert "grpc_server_handling_seconds_bucket" in text
     assert 'grpc_server_in_flight{grpc_method="GetMe",grpc_service="agentmesh.v1.UserService"} 0.0' in text

@@ -81,3 +81,90 @@ def test_settings_are_frozen() -> None:
     s = Settings.from_env({})
     with pytest.raises(AttributeError):
         s.gateway_port = 1  # type: ignore[misc]
+
+
+# -- JWT keys, leeway and the service secret ------------------------------------------
+
+FAKE_PEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+FAKE_PRIVATE_PEM = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----"
+
+
+def test_new_jwt_settings_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.jwt_private_key, s.jwt_public_key, s.jwt_leeway_seconds, s.service_secret) == ("", "", 30, "")
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "RS512", "ES384"])
+def test_asymmetric_algorithm_needs_a_key(algorithm: str) -> None:
+    with pytest.raises(SettingsError, match=f"JWT_ALGORITHM={algorithm}.*JWT_PRIVATE_KEY"):
+        Settings.from_env({"JWT_ALGORITHM": algorithm})
+    with pytest.raises(SettingsError, match="JWT_ALGORITHM"):
+        Settings.from_env({"ALGORITHM": algorithm.lower(), "JWT_SECRET": GOOD_SECRET})
+
+
+@pytest.mark.parametrize(
+    ("env", "private", "public"),
+    [
+        ({"JWT_PRIVATE_KEY": FAKE_PRIVATE_PEM}, FAKE_PRIVATE_PEM, ""),
+        ({"JWT_PUBLIC_KEY": FAKE_PEM}, "", FAKE_PEM),
+        ({"JWT_PRIVATE_KEY": FAKE_PRIVATE_PEM.replace("\n", "\\n")}, FAKE_PRIVATE_PEM, ""),
+        ({"JWT_PUBLIC_KEY": FAKE_PEM, "JWT_PRIVATE_KEY": FAKE_PRIVATE_PEM}, FAKE_PRIVATE_PEM, FAKE_PEM),
+    ],
+)
+def test_asymmetric_keys_inline(env: dict[str, str], private: str, public: str) -> None:
+    s = Settings.from_env({"JWT_ALGORITHM": "ES256", **env})
+    assert (s.jwt_algorithm, s.jwt_private_key, s.jwt_public_key) == ("ES256", private, public)
+
+
+def test_asymmetric_keys_from_files(tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("keys")
+    private, public = folder / "private.pem", folder / "public.pem"
+    private.write_text(FAKE_PRIVATE_PEM + "\n")
+    public.write_text(FAKE_PEM + "\n")
+    s = Settings.from_env(
+        {"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": str(private), "JWT_PUBLIC_KEY_FILE": str(public)}
+    )
+    assert (s.jwt_private_key, s.jwt_public_key) == (FAKE_PRIVATE_PEM, FAKE_PEM)
+
+
+@pytest.mark.parametrize(
+    ("env", "mentions"),
+    [
+        ({"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "JWT_PRIVATE_KEY_FILE"),
+        ({"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": "not a pem"}, "JWT_PUBLIC_KEY"),
+        ({"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": FAKE_PEM, "JWT_PUBLIC_KEY_FILE": "/x.pem"}, "only one"),
+        ({"JWT_LEEWAY_SECONDS": "301"}, "JWT_LEEWAY_SECONDS"),
+        ({"JWT_LEEWAY_SECONDS": "-1"}, "JWT_LEEWAY_SECONDS"),
+        ({"JWT_LEEWAY_SECONDS": "soon"}, "JWT_LEEWAY_SECONDS"),
+        ({"AGENTMESH_SERVICE_SECRET": "short"}, "AGENTMESH_SERVICE_SECRET"),
+    ],
+)
+def test_bad_key_settings_are_refused(env: dict[str, str], mentions: str) -> None:
+    with pytest.raises(SettingsError, match=mentions):
+        Settings.from_env(env)
+
+
+def test_key_file_that_is_not_pem(tmp_path_factory: pytest.TempPathFactory) -> None:
+    path = tmp_path_factory.mktemp("keys") / "key.txt"
+    path.write_text("hello")
+    with pytest.raises(SettingsError, match="JWT_PRIVATE_KEY_FILE"):
+        Settings.from_env({"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY_FILE": str(path)})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("300", 300), ("5", 5)])
+def test_leeway(value: str, expected: int) -> None:
+    assert Settings.from_env({"JWT_LEEWAY_SECONDS": value}).jwt_leeway_seconds == expected
+
+
+def test_service_secret_and_hmac_ignores_asymmetric_keys() -> None:
+    s = Settings.from_env({"AGENTMESH_SERVICE_SECRET": GOOD_SECRET, "JWT_SECRET": GOOD_SECRET})
+    assert s.service_secret == GOOD_SECRET
+    assert s.jwt_algorithm == "HS256" and s.jwt_private_key == ""
+
+
+def test_secrets_and_private_key_are_not_in_repr() -> None:
+    s = Settings.from_env(
+        {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY": FAKE_PRIVATE_PEM, "AGENTMESH_SERVICE_SECRET": GOOD_SECRET}
+    )
+    assert "PRIVATE KEY" not in repr(s)
+    assert GOOD_SECRET not in repr(s)

@@ -1,0 +1,116 @@
+"""How units prove who they are to each other, and how they learn of revocations.
+
+A unit exchanges the deployment's service secret for a short-lived token with
+the `service` role (AuthService.IssueServiceToken) and renews it before it
+ends. With that token it follows AuthService.WatchRevocations, so that its own
+verifier refuses a revoked session within moments of the logout, without a
+call to the auth unit per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from agentmesh.v1 import auth_pb2, auth_pb2_grpc
+
+from services.common.protoutil import seconds
+from services.common.settings import Settings
+from services.common.tokens import RevocationSet
+
+log = logging.getLogger("agentmesh.servicecreds")
+
+SERVICE_TOKEN_LIFETIME = 3600
+
+
+def service_secret(settings: Settings) -> str:
+    """AGENTMESH_SERVICE_SECRET, else one derived from the JWT secret (which every unit shares)."""
+    if settings.service_secret:
+        return settings.service_secret
+    return hmac.new(settings.jwt_secret.encode(), b"agentmesh service credential v1", hashlib.sha256).hexdigest()
+
+
+class ServiceCredentials:
+    """A cached service token for one unit, renewed when less than a fifth of its life is left."""
+
+    def __init__(
+        self, channel: grpc.aio.Channel, settings: Settings, unit: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self._settings = settings
+        self._unit = unit
+        self._clock = clock
+        self._token = ""
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        if self._token and self._clock() < self._renew_at:
+            return self._token
+        async with self._lock:
+            if not self._token or self._clock() >= self._renew_at:
+                reply = await self._stub.IssueServiceToken(
+                    auth_pb2.IssueServiceTokenRequest(service=self._unit, secret=service_secret(self._settings)),
+                    timeout=self._settings.service_timeout,
+                )
+                self._token = reply.access_token
+                self._renew_at = self._clock() + reply.expires_in * 0.8
+        return self._token
+
+    async def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {await self.token()}")]
+
+
+class RevocationFollower:
+    """Keeps a RevocationSet in step with the auth unit; reconnects with backoff."""
+
+    def __init__(self, channel: grpc.aio.Channel, credentials: ServiceCredentials, revocations: RevocationSet) -> None:
+        self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self._credentials = credentials
+        self._revocations = revocations
+        self._task: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="revocation-follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def apply(self, revocation: auth_pb2.Revocation) -> None:
+        expire_at = seconds(revocation.expire_at)
+        if revocation.session_id:
+            self._revocations.revoke_session(revocation.session_id, expire_at)
+        elif revocation.api_key_id:
+            self._revocations.revoke_api_key(revocation.api_key_id, expire_at)
+        elif revocation.user_id:
+            self._revocations.revoke_user(revocation.user_id, seconds(revocation.revoked_at), expire_at)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                call = self._stub.WatchRevocations(
+                    auth_pb2.WatchRevocationsRequest(), metadata=await self._credentials.metadata()
+                )
+                async for batch in call:
+                    for revocation in batch.revocations:
+                        self.apply(revocation)
+                    if batch.snapshot:
+                        self.synced.set()
+                        delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.warning("revocation feed interrupted: %s; retrying in %.1fs", exc.code().name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

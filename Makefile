@@ -40,7 +40,7 @@ $(BUF):
 lint: $(STAMP) $(BUF)
 	$(PY) -m tools.protogen --deps build/proto-deps
 	$(BUF) lint
-	$(PY) -m ruff check services edge tools tests bench
+	$(PY) -m ruff check services edge tools tests bench examples
 	$(PY) -m mypy
 
 run: $(STAMP)

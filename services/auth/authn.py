@@ -93,14 +93,15 @@ async def tenant_for_sign_in(tx: Transaction, user: dict[str, Any]) -> str:
     if user["tenant_id"]:
         member = await tx.fetch_one(
             "SELECT 1 FROM memberships m JOIN tenants t ON t.tenant_id = m.tenant_id"
-            " WHERE m.user_id = ? AND m.tenant_id = ? AND t.deleted_at IS NULL",
+            " WHERE m.user_id = ? AND m.tenant_id = ? AND t.deleted_at IS NULL AND t.status = 'active'",
             (user["user_id"], user["tenant_id"]),
         )
         if member:
             return str(user["tenant_id"])
     row = await tx.fetch_one(
         "SELECT m.tenant_id FROM memberships m JOIN tenants t ON t.tenant_id = m.tenant_id"
-        " WHERE m.user_id = ? AND t.deleted_at IS NULL ORDER BY t.personal DESC, m.joined_at LIMIT 1",
+        " WHERE m.user_id = ? AND t.deleted_at IS NULL AND t.status = 'active'"
+        " ORDER BY t.personal DESC, m.joined_at LIMIT 1",
         (user["user_id"],),
     )
     tenant_id = str(row["tenant_id"]) if row else ""
@@ -350,7 +351,8 @@ class AuthServicer:
     async def VerifyApiKey(self, request: auth_pb2.VerifyApiKeyRequest, context: grpc.aio.ServicerContext) -> Any:
         key_id, secret = parse_api_key(request.key)
         row = await self.db.fetch_one(
-            "SELECT k.*, u.role, u.status, u.email, u.deleted_at, COALESCE(t.tier, 'free') AS tier"
+            "SELECT k.*, u.role, u.status, u.email, u.deleted_at, COALESCE(t.tier, 'free') AS tier,"
+            " t.status AS tenant_status, t.deleted_at AS tenant_deleted_at"
             " FROM api_keys k JOIN users u ON u.user_id = k.user_id LEFT JOIN tenants t ON t.tenant_id = k.tenant_id"
             " WHERE k.api_key_id = ?",
             (key_id,),
@@ -364,6 +366,8 @@ class AuthServicer:
             raise PermissionDenied("the API key has expired", reason="API_KEY_EXPIRED")
         if row["deleted_at"] is not None or row["status"] != "active":
             raise PermissionDenied("the key's account is not active", reason="ACCOUNT_NOT_ACTIVE")
+        if row["tenant_deleted_at"] is not None or row["tenant_status"] != "active":
+            raise PermissionDenied("the key's tenant is not active", reason="TENANT_NOT_ACTIVE")
         if row["last_used_at"] is None or now - row["last_used_at"] > 60:
             await self.db.execute("UPDATE api_keys SET last_used_at = ? WHERE api_key_id = ?", (now, key_id))
         role = row["role"] if row["role"] != "superuser" else "admin"

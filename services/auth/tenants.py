@@ -301,7 +301,6 @@ async def _insert_tenant(
     status: str,
     contact_email: str,
     owner_id: str,
-    invited_by: str = "",
 ) -> str:
     """A new (non-personal) tenant; its owner, when given, becomes its owner member."""
     now = time.time()
@@ -313,8 +312,8 @@ async def _insert_tenant(
     )
     if owner_id:
         await tx.execute(
-            "INSERT INTO memberships (tenant_id, user_id, role, invited_by, joined_at) VALUES (?, ?, 'owner', ?, ?)",
-            (tenant_id, owner_id, invited_by, now),
+            "INSERT INTO memberships (tenant_id, user_id, role, invited_by, joined_at) VALUES (?, ?, 'owner', '', ?)",
+            (tenant_id, owner_id, now),
         )
         await tx.execute("UPDATE users SET tenant_id = ? WHERE user_id = ? AND tenant_id IS NULL",
                          (tenant_id, owner_id))
@@ -807,7 +806,7 @@ class Clients:
             slug = await _free_slug(tx, slug, name, "slug")
             tenant_id = await _insert_tenant(
                 tx, name=name, slug=slug, description=description, tier=tier, status=status,
-                contact_email=contact_email, owner_id=owner_id, invited_by=caller.user_id,
+                contact_email=contact_email, owner_id=owner_id,
             )
             row = await _tenant(tx, tenant_id)
         assert row is not None

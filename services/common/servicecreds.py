@@ -96,7 +96,7 @@ class RevocationFollower:
             self._revocations.revoke_user(revocation.user_id, seconds(revocation.revoked_at), expire_at)
 
     async def _run(self) -> None:
-        delay = 0.2
+        delay, failures = 0.2, 0
         while True:
             try:
                 call = self._stub.WatchRevocations(
@@ -106,11 +106,15 @@ class RevocationFollower:
                     for revocation in batch.revocations:
                         self.apply(revocation)
                     if batch.snapshot:
+                        log.info("revocation feed in step", extra={"revocations": len(batch.revocations)})
                         self.synced.set()
-                        delay = 0.2
+                        delay, failures = 0.2, 0
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
-                log.warning("revocation feed interrupted: %s; retrying in %.1fs", exc.code().name, delay)
+                failures += 1
+                # The auth unit often starts a moment after the others: say so only when it lasts.
+                level = logging.WARNING if failures >= 5 else logging.DEBUG
+                log.log(level, "revocation feed interrupted: %s; retrying in %.1fs", exc.code().name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

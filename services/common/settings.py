@@ -48,7 +48,7 @@ class Settings:
     host: str = "127.0.0.1"
     ports: Mapping[str, int] = field(default_factory=lambda: DEFAULT_PORTS)
     metrics_ports: Mapping[str, int] = field(default_factory=lambda: DEFAULT_METRICS_PORTS)
-    jwt_secret: str = ""
+    jwt_secret: str = field(default="", repr=False)
     jwt_secret_generated: bool = True
     jwt_algorithm: str = "HS256"
     jwt_expiration_minutes: int = 30
@@ -62,9 +62,9 @@ class Settings:
     jwt_leeway_seconds: int = 30
     # Shared by the units to authenticate internal (role "service") calls.
     service_secret: str = field(default="", repr=False)
-    admin_api_key: str = ""
-    redis_url: str = ""
-    database_url: str = ""
+    admin_api_key: str = field(default="", repr=False)
+    redis_url: str = field(default="", repr=False)
+    database_url: str = field(default="", repr=False)
     consul_http_addr: str = ""
     cors_origins: tuple[str, ...] = ("*",)
     gateway_port: int = 8000

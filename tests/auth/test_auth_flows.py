@@ -478,3 +478,43 @@ async def test_no_password_or_key_secret_reaches_disk_or_logs(
 async def test_jwks_is_empty_for_hmac(auth_channel: grpc.aio.Channel) -> None:
     reply = await auth_pb2_grpc.AuthServiceStub(auth_channel).GetJwks(auth_pb2.GetJwksRequest())
     assert list(reply.keys) == []
+
+
+async def test_the_readme_walkthrough_runs(auth_unit: RunningUnit, capsys: pytest.CaptureFixture[str]) -> None:
+    from examples import auth_walkthrough
+
+    await auth_walkthrough.main(f"127.0.0.1:{auth_unit.port}")
+    out = capsys.readouterr().out
+    assert "the refresh token rotated: True" in out
+    assert "sessions ended: 1" in out
+    assert "the old access token is refused: UNAUTHENTICATED" in out
+
+
+async def test_asymmetric_keys_publish_a_jwks_that_verifies_the_tokens(tmp_path: Path) -> None:
+    from contextlib import AsyncExitStack
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from services.common.bootstrap import start
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    settings = Settings.from_env(
+        {"AGENTMESH_DATA_DIR": str(tmp_path), "JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY": pem.decode()}
+    )
+    async with AsyncExitStack() as stack:
+        unit = await start(wiring.SPEC, settings, stack, port=0, metrics_port=0)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{unit.port}") as channel:
+            account = await signed_in(channel)
+            reply = await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest())
+            assert len(reply.keys) == 1
+            jwk = dict(reply.keys[0])
+            assert jwk["kty"] == "EC" and jwk["alg"] == "ES256" and "d" not in jwk
+            assert jwt.get_unverified_header(account.access_token)["kid"] == jwk["kid"]
+            decoded = jwt.decode(account.access_token, jwt.PyJWK(jwk).key, algorithms=["ES256"])
+            assert decoded["sub"] == account.user_id
+            # The unit itself verifies its ES256 tokens.
+            me = await auth_pb2_grpc.UserServiceStub(channel).GetMe(auth_pb2.GetMeRequest(), metadata=account.metadata)
+            assert me.user.user_id == account.user_id

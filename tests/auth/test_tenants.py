@@ -115,6 +115,7 @@ async def test_seed_001_body_creates_an_organization_owned_by_the_caller(auth_ch
     [owner] = listed.members
     assert (owner.user_id, owner.role, owner.email, owner.username) == (alice.user_id, "owner", alice.email,
                                                                         alice.username)
+    assert owner.invited_by == ""
     got = await orgs(auth_channel).GetOrganization(
         auth_pb2.GetOrganizationRequest(organization_id=created.organization_id), metadata=alice.metadata
     )

@@ -168,3 +168,17 @@ def test_secrets_and_private_key_are_not_in_repr() -> None:
     )
     assert "PRIVATE KEY" not in repr(s)
     assert GOOD_SECRET not in repr(s)
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "JWT_SECRET": "s" * 40 + "-jwt",
+            "ADMIN_API_KEY": "admin-key-that-must-not-show",
+            "DATABASE_URL": "postgresql://app:dbpassword@db/agentmesh",
+            "REDIS_URL": "redis://:redispassword@cache:6379/0",
+        }
+    )
+    text = repr(settings)
+    for secret in ("-jwt", "admin-key-that-must-not-show", "dbpassword", "redispassword"):
+        assert secret not in text

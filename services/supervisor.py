@@ -22,6 +22,7 @@ log = logging.getLogger("agentmesh.supervisor")
 
 def _child_environment(settings: Settings) -> dict[str, str]:
     env = environment()
+    env["AGENTMESH_SUPERVISED"] = "1"
     if settings.jwt_secret_generated:
         # One secret for the whole mesh, or tokens issued by auth would not verify elsewhere.
         env["JWT_SECRET"] = secrets.token_urlsafe(48)

@@ -185,7 +185,8 @@ def _warn_unsafe(settings: Settings) -> None:
 
 async def serve(spec: UnitSpec, settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain within the grace period."""
-    _warn_unsafe(settings)
+    if not settings.supervised:
+        _warn_unsafe(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

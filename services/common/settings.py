@@ -73,6 +73,8 @@ class Settings:
     grace_period: float = 10.0
     log_level: str = "INFO"
     log_format: str = "json"
+    # Set by `make run`'s supervisor, which prints the start-up warnings once for all processes.
+    supervised: bool = False
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
@@ -128,6 +130,7 @@ class Settings:
             grace_period=env.number("AGENTMESH_GRACE_PERIOD", 10.0, low=0.0, high=600.0),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
             log_format=env.choice("AGENTMESH_LOG_FORMAT", "json", ("json", "text")),
+            supervised=env.text("AGENTMESH_SUPERVISED", "") == "1",
         )
         return settings
 

@@ -19,10 +19,11 @@ help:
 	@echo "make gen-check  fail when generated/ is stale"
 	@echo "make lint       buf lint the contracts, ruff and mypy the code"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
 	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/generated" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/agentmesh-dev.pth"
 	touch $(STAMP)
 

@@ -113,6 +113,7 @@ class EdgeError(Exception):
         details: Sequence[Mapping[str, Any]] = (),
         headers: Mapping[str, str] | None = None,
         service: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -121,6 +122,8 @@ class EdgeError(Exception):
         self.details = list(details)
         self.headers = dict(headers or {})
         self.service = service
+        # Top-level fields added to the body, e.g. seed 003's "retry_after" on a 429.
+        self.extra = dict(extra or {})
 
 
 def status_for(code: grpc.StatusCode) -> int:
@@ -137,13 +140,16 @@ def error_body(error: EdgeError, request_id: str) -> dict[str, Any]:
     inner: dict[str, Any] = {"code": error.code, "message": error.message, "details": error.details}
     if error.service is not None:
         inner["service"] = error.service
-    return {
+    body = {
         "detail": error.message,
         "status_code": error.status,
         "error": inner,
         "request_id": request_id,
         "timestamp": now_rfc3339(),
     }
+    if error.extra:
+        body.update(error.extra)
+    return body
 
 
 def encode_error(error: EdgeError, request_id: str) -> bytes:

@@ -1,4 +1,4 @@
-"""`make run`: start all seven units as child processes and keep them together.
+"""`make run`: start all seven units and the edge as child processes and keep them together.
 
 Ctrl-C or SIGTERM is forwarded to every child, which drains and exits; the
 supervisor exits 0 once all have. If one child dies on its own, the others are
@@ -29,10 +29,21 @@ def _child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+async def _edge_answers(settings: Settings) -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection(settings.host, settings.gateway_port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
 async def _wait_serving(settings: Settings, deadline: float) -> bool:
     while time.monotonic() < deadline:
         report = await check_all(settings)
-        if all(status == "SERVING" for statuses in report.values() for status in statuses.values()):
+        units = all(status == "SERVING" for statuses in report.values() for status in statuses.values())
+        if units and await _edge_answers(settings):
             return True
         await asyncio.sleep(0.2)
     return False
@@ -47,11 +58,14 @@ async def supervise(settings: Settings) -> int:
         unit: await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{unit}", env=env)
         for unit in UNITS
     }
+    children["edge"] = await asyncio.create_subprocess_exec(sys.executable, "-m", "edge", env=env)
     for unit in UNITS:
         print(
             f"  {unit:<10} grpc {settings.host}:{settings.ports[unit]:<6} "
             f"metrics http://{settings.host}:{settings.metrics_ports[unit]}/metrics"
         )
+    edge_url = f"http://{settings.host}:{settings.gateway_port}"
+    print(f"  {'edge':<10} {edge_url}  (docs {edge_url}/docs, metrics {edge_url}/metrics)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,7 +76,8 @@ async def supervise(settings: Settings) -> int:
     serving = asyncio.ensure_future(_wait_serving(settings, started + 60))
     serving.add_done_callback(
         lambda f: print(
-            f"all {len(UNITS)} units SERVING after {time.monotonic() - started:.1f}s — Ctrl-C stops them"
+            f"all {len(UNITS)} units SERVING and the edge up after {time.monotonic() - started:.1f}s"
+            " — Ctrl-C stops them"
             if not f.cancelled() and f.result()
             else "units did not all become SERVING; see the logs above",
             flush=True,
@@ -98,7 +113,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"bad setting: {exc}", file=sys.stderr)
         return 2
-    print("AgentMesh: starting units")
+    print("AgentMesh: starting the units and the edge")
     return asyncio.run(supervise(settings))
 
 

@@ -12,14 +12,27 @@ import grpc
 import pytest
 from agentmesh.v1 import auth_pb2, auth_pb2_grpc
 
+from services.auth import wiring
+from services.auth.throttle import LoginThrottle, ThrottlePolicy
 from services.auth.wiring import SPEC
 from services.common.bootstrap import RunningUnit, UnitSpec, start
 from services.common.settings import Settings
+from services.common.storage import Database
 from tests.conftest import TEST_SECRET, free_port
 
 ADMIN_KEY = "test-admin-api-key-for-the-suite-0123456789"
 PASSWORD = "correct horse 1"
 _serial = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def quick_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same counts and locks as production, without the seconds of slow-down between failures."""
+
+    def make(db: Database) -> LoginThrottle:
+        return LoginThrottle(db, ThrottlePolicy(base_delay=0.001, max_delay=0.005))
+
+    monkeypatch.setattr(wiring, "LoginThrottle", make)
 
 
 @pytest.fixture

@@ -14,23 +14,12 @@ from agentmesh.v1 import agent_pb2, agent_pb2_grpc, auth_pb2, auth_pb2_grpc
 from google.rpc import error_details_pb2
 
 from services.auth import wiring
-from services.auth.throttle import LoginThrottle, ThrottlePolicy
+from services.auth.throttle import ThrottlePolicy
 from services.common.bootstrap import RunningUnit, UnitSpec
 from services.common.errors import status_from_trailers
 from services.common.servicecreds import service_secret
 from services.common.settings import Settings
-from services.common.storage import Database
 from tests.auth.conftest import ADMIN_KEY, PASSWORD, StartOther, bearer, signed_in
-
-
-@pytest.fixture(autouse=True)
-def quick_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Same counts and locks as production, without the seconds of slow-down between failures."""
-
-    def make(db: Database) -> LoginThrottle:
-        return LoginThrottle(db, ThrottlePolicy(base_delay=0.001, max_delay=0.005))
-
-    monkeypatch.setattr(wiring, "LoginThrottle", make)
 
 
 def code_of(info: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> grpc.StatusCode:

@@ -1,4 +1,5 @@
-"""Real processes: a unit exits 0 on SIGTERM; `make run`'s supervisor brings all seven up and down."""
+"""Real processes: a unit exits 0 on SIGTERM; `make run`'s supervisor brings the units and the edge up and
+down."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import aiohttp
 
 from services.common.settings import UNITS, Settings
 from services.healthcheck import check_all, check_unit
@@ -23,6 +26,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     for unit in UNITS:
         env[f"AGENTMESH_{unit.upper()}_PORT"] = str(free_port())
         env[f"AGENTMESH_{unit.upper()}_METRICS_PORT"] = str(free_port())
+    env["GATEWAY_PORT"] = str(free_port())
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{ROOT / 'generated'}"
     return env
 
@@ -79,7 +83,13 @@ async def test_supervisor_brings_all_units_to_serving_and_stops_them(tmp_path: P
 
         async def all_serving() -> bool:
             report = await check_all(settings)
-            return all(v == "SERVING" for statuses in report.values() for v in statuses.values())
+            units = all(v == "SERVING" for statuses in report.values() for v in statuses.values())
+            return units and await edge_ready()
+
+        async def edge_ready() -> bool:
+            url = f"http://127.0.0.1:{settings.gateway_port}/health/ready"
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                return response.status == 200
 
         assert await _until(all_serving, 10), log.read_text()
         assert time.monotonic() - started < 10
@@ -88,6 +98,7 @@ async def test_supervisor_brings_all_units_to_serving_and_stops_them(tmp_path: P
         text = log.read_text()
         for unit in UNITS:
             assert f"{unit:<10} grpc 127.0.0.1:{settings.ports[unit]}" in text
+        assert f"edge       http://127.0.0.1:{settings.gateway_port}" in text
     finally:
         if proc.returncode is None:
             proc.kill()

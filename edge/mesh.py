@@ -1,0 +1,199 @@
+"""The AgentMesh edge: the generic transcoder of :mod:`edge.app` wired to the seven units.
+
+This is the one place that builds the edge's parts from the settings: the
+router from the contracts, the upstream map, identity (JWT verifier following
+the auth unit's revocations, API keys, the admin key), rate limits, CORS and
+security headers, health, metrics and the API documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+
+import grpc
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from edge import errors
+from edge.app import DISPATCHER, build_app
+from edge.auth import AdminKeyLogin, ApiKeyResolver, EdgeAuthenticator, challenge
+from edge.config import EdgeSettings
+from edge.docs import add_doc_routes
+from edge.errors import EdgeError
+from edge.headers import HeaderPolicy
+from edge.health import VERSION, HealthEndpoints
+from edge.openapi import OpenApiProvider
+from edge.ratelimit import LimiterUnavailable, RateLimits, rate_limit_headers, refusal_fields
+from edge.routes import build_router
+from services.common import policy
+from services.common.errors import DomainError
+from services.common.identity import Authenticator
+from services.common.policy import MethodInfo
+from services.common.servicecreds import RevocationFollower, ServiceCredentials
+from services.common.settings import UNITS, Settings
+from services.common.tokens import Keys, RevocationSet, TokenVerifier
+
+log = logging.getLogger("agentmesh.edge")
+
+# Per-request notes: the method served (the metrics' route label) and the rate-limit headers.
+_ROUTE_KEY = web.RequestKey("agentmesh_route", str)
+_RATE_KEY = web.RequestKey("agentmesh_rate_headers", dict)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+access_log = logging.getLogger("agentmesh.edge.access")
+
+
+class EdgeMetrics:
+    """Request counters and latency by route, plus one access-log line per request."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "edge_http_requests_total", "HTTP requests by route, method and status",
+            ["route", "method", "status"], registry=registry,
+        )
+        self.latency = Histogram(
+            "edge_http_request_seconds", "Time to answer, by route and method", ["route", "method"],
+            registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            request_id = ""
+            try:
+                response = await handler(request)
+                status = response.status
+                request_id = response.headers.get("X-Request-ID", "")
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                route = request.get(_ROUTE_KEY) or _fixed_route(request)
+                self.requests.labels(route, request.method, str(status)).inc()
+                self.latency.labels(route, request.method).observe(elapsed)
+                if access_log.isEnabledFor(logging.INFO):
+                    access_log.info(
+                        "%s %s %d", request.method, request.path, status,
+                        extra={"request_id": request_id, "ms": round(elapsed * 1000, 2),
+                               "remote": request.remote or ""},
+                    )
+
+        return measure
+
+
+def _fixed_route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    canonical = info.canonical if info is not None else ""
+    return canonical if canonical and "{tail" not in canonical else "unmatched"
+
+
+class Gate:
+    """The `authenticate` hook of the transcoder: identity, policy, then the rate limit."""
+
+    def __init__(self, identity: EdgeAuthenticator, limits: RateLimits) -> None:
+        self.identity = identity
+        self.limits = limits
+
+    async def __call__(self, request: web.Request, info: MethodInfo) -> Sequence[tuple[str, str]]:
+        request[_ROUTE_KEY] = info.full_method
+        address = request.remote or ""
+        try:
+            identity = await self.identity.identify(request.headers, address, info)
+        except DomainError as exc:
+            raise _edge_error(exc, info) from None
+        caller = identity.caller
+        try:
+            decision = await self.limits.check(
+                info.policy, user_id=caller.api_key_id or caller.user_id, address=address, tier=caller.tier
+            )
+        except LimiterUnavailable:
+            raise EdgeError(503, "rate limiting is unavailable; try again shortly", code="UNAVAILABLE") from None
+        headers = rate_limit_headers(decision)
+        request[_RATE_KEY] = headers
+        if not decision.allowed:
+            fields = refusal_fields(decision)
+            raise EdgeError(
+                429, str(fields["detail"]), code="RESOURCE_EXHAUSTED", headers=headers,
+                extra={"retry_after": fields["retry_after"]},
+            )
+        return identity.metadata
+
+
+def _edge_error(exc: DomainError, info: MethodInfo) -> EdgeError:
+    service = info.unit if exc.code == grpc.StatusCode.UNAVAILABLE else None
+    return EdgeError(
+        errors.status_for(exc.code), exc.message, code=exc.code.name, headers=challenge(exc), service=service
+    )
+
+
+async def _add_rate_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    headers = request.get(_RATE_KEY) if isinstance(request, web.Request) else None
+    if headers:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+
+
+def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> web.Application:
+    """The whole edge for the units at their configured addresses."""
+    registry = registry or CollectorRegistry()
+    methods = list(policy.table().values())
+    router = build_router(methods)
+    upstreams = {unit: f"{settings.host}:{settings.ports[unit]}" for unit in UNITS}
+    keys = Keys.from_settings(settings)
+    revocations = RevocationSet()
+    verifier = TokenVerifier(keys, settings, revocations)
+    stack = AsyncExitStack()
+    auth_channel = grpc.aio.insecure_channel(upstreams["auth"])
+    credentials = ServiceCredentials(auth_channel, settings, "edge")
+    identity = EdgeAuthenticator(
+        Authenticator(verifier),
+        ApiKeyResolver(auth_channel, credentials, revocations, timeout=settings.service_timeout),
+        AdminKeyLogin(auth_channel, settings.admin_api_key) if settings.admin_api_key else None,
+        credentials.token,
+    )
+    limits = RateLimits.from_settings(settings, registry)
+    gate = Gate(identity, limits)
+    metrics = EdgeMetrics(registry)
+    headers = HeaderPolicy(settings.cors_origins)
+
+    app = build_app(
+        router,
+        upstreams,
+        authenticate=gate,
+        settings=EdgeSettings.from_settings(settings),
+        middlewares=[metrics.middleware()],
+    )
+    headers.install(app)
+    app.on_response_prepare.append(_add_rate_headers)
+
+    health_channels = {unit: grpc.aio.insecure_channel(address) for unit, address in upstreams.items()}
+    probes = {}
+    redis_ping = getattr(getattr(limits.limiter, "primary", None), "ping", None)
+    if redis_ping is not None:
+        probes["redis"] = redis_ping
+    HealthEndpoints(health_channels, registry, extra_probes=probes).add_routes(app)
+    openapi = OpenApiProvider(app[DISPATCHER].methods, title="AgentMesh API", version=VERSION)
+    add_doc_routes(app, openapi)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        follower = RevocationFollower(auth_channel, credentials, revocations)
+        follower.start()
+        stack.push_async_callback(follower.stop)
+        stack.push_async_callback(auth_channel.close)
+        for channel in health_channels.values():
+            stack.push_async_callback(channel.close)
+        stack.push_async_callback(limits.aclose)
+        yield
+        await stack.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

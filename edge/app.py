@@ -14,7 +14,7 @@ path: `authenticate` (JWT, API keys, policy checks; may raise
 :class:`~edge.errors.EdgeError` with any status and headers), `middlewares`
 (CORS, security headers, rate limits, access logs), extra routes added to
 the returned application (health, metrics, OpenAPI; a plain route there wins
-over the catch-all), and :meth:`Dispatcher.websocket` for WebSocket upgrades.
+over the catch-all). WebSocket upgrades of streaming methods go to :mod:`edge.ws`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from edge.forward import UpstreamPool
 from edge.jsoncodec import Codec
 from edge.routes import Router, Target
 from edge.transcode import BindError, MethodPlan, event_id_getter, parse_json
+from edge.ws import WebSocketBridge
 from services.common.policy import MethodInfo
 
 log = logging.getLogger("agentmesh.edge")
@@ -99,6 +100,7 @@ class Dispatcher:
         self.authenticate = authenticate
         codec = Codec(settings.codec_options())
         self.plans: dict[Target, MethodPlan] = {t: MethodPlan(t, codec) for t in router.targets}
+        self.sockets = WebSocketBridge(pool, authenticate, camel=settings.camel_case)
         self._event_ids = {
             t: event_id_getter(t.info.descriptor.output_type) for t in self.plans if t.info.server_streaming
         }
@@ -138,7 +140,7 @@ class Dispatcher:
         target = match.target
         info = target.info
         if upgrade and info.server_streaming:
-            return await self.websocket(request, target, request_id)
+            return await self.sockets.serve(request, match, self.plans[target], request_id)
         plan = self.plans[target]
 
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
@@ -184,10 +186,6 @@ class Dispatcher:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise EdgeError(413, f"the request body is larger than {limit} bytes") from None
-
-    async def websocket(self, request: web.Request, target: Target, request_id: str) -> web.StreamResponse:
-        """Serve a server-streaming method over a WebSocket (the seam for the socket protocols)."""
-        raise EdgeError(501, "WebSocket streaming is not served yet; use SSE or NDJSON", code="UNIMPLEMENTED")
 
     async def _stream(
         self,

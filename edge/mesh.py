@@ -23,8 +23,10 @@ from edge.auth import AdminKeyLogin, ApiKeyResolver, EdgeAuthenticator, challeng
 from edge.config import EdgeSettings
 from edge.docs import add_doc_routes
 from edge.errors import EdgeError
+from edge.forward import CHANNEL_OPTIONS
 from edge.headers import HeaderPolicy
 from edge.health import VERSION, HealthEndpoints
+from edge.maintenance import MaintenanceSwitch
 from edge.openapi import OpenApiProvider
 from edge.ratelimit import LimiterUnavailable, RateLimits, rate_limit_headers, refusal_fields
 from edge.routes import build_router
@@ -97,11 +99,12 @@ def _fixed_route(request: web.Request) -> str:
 
 
 class Gate:
-    """The `authenticate` hook of the transcoder: identity, policy, then the rate limit."""
+    """The `authenticate` hook of the transcoder: identity, policy, maintenance, then the rate limit."""
 
-    def __init__(self, identity: EdgeAuthenticator, limits: RateLimits) -> None:
+    def __init__(self, identity: EdgeAuthenticator, limits: RateLimits, maintenance: MaintenanceSwitch) -> None:
         self.identity = identity
         self.limits = limits
+        self.maintenance = maintenance
 
     async def __call__(self, request: web.Request, info: MethodInfo) -> Sequence[tuple[str, str]]:
         request[_ROUTE_KEY] = info.full_method
@@ -111,6 +114,7 @@ class Gate:
         except DomainError as exc:
             raise _edge_error(exc, info) from None
         caller = identity.caller
+        self.maintenance.check(caller, info)
         try:
             decision = await self.limits.check(
                 info.policy, user_id=caller.api_key_id or caller.user_id, address=address, tier=caller.tier
@@ -152,7 +156,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     revocations = RevocationSet()
     verifier = TokenVerifier(keys, settings, revocations)
     stack = AsyncExitStack()
-    auth_channel = grpc.aio.insecure_channel(upstreams["auth"])
+    auth_channel = grpc.aio.insecure_channel(upstreams["auth"], options=CHANNEL_OPTIONS)
     credentials = ServiceCredentials(auth_channel, settings, "edge")
     identity = EdgeAuthenticator(
         Authenticator(verifier),
@@ -161,7 +165,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         credentials.token,
     )
     limits = RateLimits.from_settings(settings, registry)
-    gate = Gate(identity, limits)
+    admin_channel = grpc.aio.insecure_channel(upstreams["admin"], options=CHANNEL_OPTIONS)
+    maintenance = MaintenanceSwitch(admin_channel)
+    gate = Gate(identity, limits, maintenance)
     metrics = EdgeMetrics(registry)
     headers = HeaderPolicy(settings.cors_origins)
 
@@ -175,7 +181,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     headers.install(app)
     app.on_response_prepare.append(_add_rate_headers)
 
-    health_channels = {unit: grpc.aio.insecure_channel(address) for unit, address in upstreams.items()}
+    health_channels = {
+        unit: grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for unit, address in upstreams.items()
+    }
     probes = {}
     redis_ping = getattr(getattr(limits.limiter, "primary", None), "ping", None)
     if redis_ping is not None:
@@ -187,8 +195,11 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         follower = RevocationFollower(auth_channel, credentials, revocations)
         follower.start()
+        maintenance.start()
         stack.push_async_callback(follower.stop)
+        stack.push_async_callback(maintenance.stop)
         stack.push_async_callback(auth_channel.close)
+        stack.push_async_callback(admin_channel.close)
         for channel in health_channels.values():
             stack.push_async_callback(channel.close)
         stack.push_async_callback(limits.aclose)

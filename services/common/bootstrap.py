@@ -167,7 +167,10 @@ async def _follow_revocations(
     unit: str, settings: Settings, stack: AsyncExitStack, revocations: RevocationSet
 ) -> None:
     """Every unit but auth learns of logouts and revoked keys from the auth unit's feed."""
-    channel = grpc.aio.insecure_channel(auth_address(settings))
+    channel = grpc.aio.insecure_channel(
+        auth_address(settings),
+        options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)],
+    )
     stack.push_async_callback(channel.close)
     follower = RevocationFollower(channel, ServiceCredentials(channel, settings, unit), revocations)
     follower.start()

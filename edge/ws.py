@@ -1,0 +1,284 @@
+"""Server-streaming RPCs over WebSocket, in the three ways the contracts ask for.
+
+The method's policy option `websocket_protocol` picks one:
+
+- "" (plain): the request comes from the path and query string; every reply
+  message is one JSON text frame; the socket closes when the stream ends.
+- "events" (seed 002's protocol on /ws and /api/v1/ws): one WatchEvents call
+  for the caller's events; the client's `subscribe` / `unsubscribe` commands
+  (glob patterns such as `instance.status.*`) choose which are sent, `ping`
+  is answered; frames are `{type, event, data, id, timestamp}`. Filtering is
+  done here on one long call, so changing a subscription loses nothing.
+- "chat" (seed 003's /ws/{user_id}): every text frame the client sends is one
+  StreamChat call (the frame's JSON is the request body, the path fills the
+  rest, and it counts against the rate limit); its replies are sent back as
+  frames.
+
+Browsers cannot set headers on a WebSocket, so a token may also come as the
+`access_token` (or `token`) query parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import fnmatch
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from aiohttp import WSMsgType, web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from edge import errors
+from edge.errors import EdgeError
+from edge.forward import UpstreamPool
+from edge.routes import Match
+from edge.transcode import BindError, MethodPlan
+from services.common.policy import MethodInfo
+
+log = logging.getLogger("agentmesh.edge.ws")
+
+TOKEN_PARAMS = ("access_token", "token")
+HEARTBEAT = 30.0
+MAX_FRAME = 1024 * 1024
+
+Authenticate = Callable[[web.Request, MethodInfo], Awaitable[Sequence[tuple[str, str]]]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def with_query_token(request: web.Request) -> web.Request:
+    """The request, with a query-string token moved into the Authorization header."""
+    if "Authorization" in request.headers:
+        return request
+    for name in TOKEN_PARAMS:
+        token = request.query.get(name)
+        if token:
+            headers = request.headers.copy()
+            headers["Authorization"] = f"Bearer {token}"
+            return request.clone(headers=headers)
+    return request
+
+
+def _error_frame(error: EdgeError, request_id: str, **extra: Any) -> str:
+    return json.dumps(
+        {"type": "error", "error": error.message, "data": errors.error_body(error, request_id), **extra,
+         "timestamp": _now()}
+    )
+
+
+class WebSocketBridge:
+    def __init__(self, pool: UpstreamPool, authenticate: Authenticate | None, *, camel: bool = False) -> None:
+        self.pool = pool
+        self.authenticate = authenticate
+        self.camel = camel
+        self._frame_plans: dict[int, MethodPlan] = {}
+
+    async def serve(self, request: web.Request, match: Match, plan: MethodPlan, request_id: str) -> web.StreamResponse:
+        info = match.target.info
+        request = with_query_token(request)
+        metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+        if self.authenticate is not None:
+            metadata.extend(await self.authenticate(request, info))  # refusals answer before the upgrade
+        query = [(k, v) for k, v in request.query.items() if k not in TOKEN_PARAMS]
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
+        await socket.prepare(request)
+        protocol = info.policy.websocket_protocol
+        try:
+            if protocol == "events":
+                await self._events(socket, match, plan, metadata, query, request_id)
+            elif protocol == "chat":
+                await self._chat(socket, request, match, plan, request_id)
+            else:
+                await self._plain(socket, match, plan, metadata, query, request_id)
+        except ConnectionError:
+            pass
+        finally:
+            await socket.close()
+        return socket
+
+    # -- plain ----------------------------------------------------------------
+
+    async def _plain(
+        self, socket: web.WebSocketResponse, match: Match, plan: MethodPlan,
+        metadata: list[tuple[str, str]], query: list[tuple[str, str]], request_id: str,
+    ) -> None:
+        message = await self._opening_request(socket, plan, match, query, request_id)
+        if message is None:
+            return
+        info = match.target.info
+        call = self.pool.stream(info.full_method)(message, metadata=metadata)
+        reader = asyncio.create_task(self._drain_client(socket))
+        try:
+            async for reply in call:
+                await socket.send_str(plan.render(reply).body.decode())
+        except grpc.aio.AioRpcError as exc:
+            error = errors.from_rpc_error(exc, service=info.unit, camel=self.camel)
+            await socket.send_str(_error_frame(error, request_id))
+        finally:
+            call.cancel()
+            reader.cancel()
+
+    @staticmethod
+    async def _drain_client(socket: web.WebSocketResponse) -> None:
+        """Reading is what notices a closed socket; a plain feed ignores what the client says."""
+        async for _ in socket:
+            pass
+
+    # -- events (seed 002) ------------------------------------------------------
+
+    async def _events(
+        self, socket: web.WebSocketResponse, match: Match, plan: MethodPlan,
+        metadata: list[tuple[str, str]], query: list[tuple[str, str]], request_id: str,
+    ) -> None:
+        message = await self._opening_request(socket, plan, match, query, request_id)
+        if message is None:
+            return
+        patterns: list[str] = list(getattr(message, "patterns", []))
+        if hasattr(message, "patterns"):
+            del message.patterns[:]  # the edge filters, so one call serves every subscription change
+        info = match.target.info
+        call = self.pool.stream(info.full_method)(message, metadata=metadata)
+        feed = asyncio.create_task(self._forward_events(socket, call, patterns, info, request_id))
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                reply = self._command(frame.data, patterns)
+                await socket.send_str(json.dumps(reply))
+                if feed.done():
+                    break
+        finally:
+            call.cancel()
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feed
+
+    def _command(self, text: str, patterns: list[str]) -> dict[str, Any]:
+        try:
+            command = json.loads(text)
+        except ValueError:
+            command = None
+        if not isinstance(command, dict) or command.get("type", "command") != "command":
+            return {"type": "error", "error": "Invalid command",
+                    "data": {"details": "frames must be JSON objects of type 'command'"}, "timestamp": _now()}
+        name = command.get("event")
+        frame_id = command.get("id")
+        data = command.get("data") if isinstance(command.get("data"), dict) else {}
+        asked = [p for p in data.get("events", []) if isinstance(p, str)] if data else []
+        if name == "subscribe":
+            if not asked:
+                return self._invalid(name, "data.events must list event patterns", frame_id)
+            patterns.extend(p for p in asked if p not in patterns)
+        elif name == "unsubscribe":
+            for pattern in asked or list(patterns):
+                if pattern in patterns:
+                    patterns.remove(pattern)
+        elif name == "ping":
+            return {"type": "response", "event": "pong", "id": frame_id, "timestamp": _now()}
+        else:
+            return self._invalid(str(name), f"Command '{name}' not recognized", frame_id)
+        return {"type": "response", "event": name, "data": {"events": list(patterns)}, "id": frame_id,
+                "timestamp": _now()}
+
+    @staticmethod
+    def _invalid(name: str, details: str, frame_id: Any) -> dict[str, Any]:
+        return {"type": "error", "error": "Invalid command", "data": {"details": details, "command": name},
+                "id": frame_id, "timestamp": _now()}
+
+    async def _forward_events(
+        self, socket: web.WebSocketResponse, call: Any, patterns: list[str], info: MethodInfo, request_id: str
+    ) -> None:
+        try:
+            async for reply in call:
+                event = getattr(reply, "event", reply)
+                kind = getattr(event, "type", "")
+                if patterns and not any(fnmatch.fnmatchcase(kind, p) for p in patterns):
+                    continue
+                await socket.send_str(json.dumps(self._event_frame(event)))
+        except grpc.aio.AioRpcError as exc:
+            error = errors.from_rpc_error(exc, service=info.unit, camel=self.camel)
+            await socket.send_str(_error_frame(error, request_id))
+            await socket.close()
+
+    @staticmethod
+    def _event_frame(event: Message) -> dict[str, Any]:
+        as_dict = json_format.MessageToDict(event, preserving_proto_field_name=True)
+        return {
+            "type": "event",
+            "event": as_dict.get("type", ""),
+            "data": as_dict.get("data", {}),
+            "id": as_dict.get("id", ""),
+            "timestamp": as_dict.get("time", _now()),
+        }
+
+    # -- chat (seed 003) --------------------------------------------------------
+
+    async def _chat(
+        self, socket: web.WebSocketResponse, request: web.Request, match: Match, plan: MethodPlan, request_id: str
+    ) -> None:
+        info = match.target.info
+        async for frame in socket:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            try:
+                body = json.loads(frame.data)
+            except ValueError:
+                await socket.send_str(_error_frame(EdgeError(400, "frames must be JSON objects"), request_id))
+                continue
+            try:
+                metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+                if self.authenticate is not None:
+                    metadata.extend(await self.authenticate(request, info))  # each frame is a limited call
+                message = self._build(plan, match.variables, body, ())
+                async for reply in self.pool.stream(info.full_method)(message, metadata=metadata):
+                    await socket.send_str(plan.render(reply).body.decode())
+            except EdgeError as refused:
+                await socket.send_str(_error_frame(refused, request_id))
+            except BindError as exc:
+                bad = errors.bad_request(exc.message, exc.violations, camel=self.camel)
+                await socket.send_str(_error_frame(bad, request_id))
+            except grpc.aio.AioRpcError as exc:
+                failed = errors.from_rpc_error(exc, service=info.unit, camel=self.camel)
+                await socket.send_str(_error_frame(failed, request_id))
+
+
+    # -- building requests ------------------------------------------------------
+
+    def _build(
+        self, plan: MethodPlan, variables: dict[str, str], body: Any, query: Sequence[tuple[str, str]]
+    ) -> Message:
+        """The request: a frame's JSON as the whole body, then path variables over it, then the query."""
+        if body is None:
+            return plan.build(variables, None, query)
+        if not isinstance(body, dict):
+            raise BindError.field("body", "must be a JSON object")
+        return self._frame_plan(plan).build(variables, body, query)
+
+    def _frame_plan(self, plan: MethodPlan) -> MethodPlan:
+        """The binding's plan, reading a frame as `body: "*"` (a socket route itself has no body)."""
+        found = self._frame_plans.get(id(plan))
+        if found is None:
+            found = copy.copy(plan)
+            found.body = "*"
+            self._frame_plans[id(plan)] = found
+        return found
+
+    async def _opening_request(
+        self, socket: web.WebSocketResponse, plan: MethodPlan, match: Match,
+        query: Sequence[tuple[str, str]], request_id: str,
+    ) -> Message | None:
+        try:
+            return self._build(plan, match.variables, None, query)
+        except BindError as exc:
+            error = errors.bad_request(exc.message, exc.violations, camel=self.camel)
+            await socket.send_str(_error_frame(error, request_id))
+            return None

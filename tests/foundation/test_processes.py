@@ -73,6 +73,21 @@ async def test_unit_process_drains_and_exits_zero_on_sigterm(tmp_path: Path) -> 
             await proc.wait()
 
 
+async def _register_login_me(base: str) -> None:
+    """The whole mesh as `make run` starts it: REST in, the auth unit behind, tokens verified."""
+    account = {"email": "mesh@example.com", "password": "correct horse 1"}
+    async with aiohttp.ClientSession(base) as http:
+        async with http.post("/api/v1/auth/register", json=account) as response:
+            assert response.status == 201, await response.text()
+        login = {"username": "mesh@example.com", "password": account["password"]}
+        async with http.post("/auth/login", json=login) as response:
+            token = (await response.json())["access_token"]
+        async with http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert (await response.json())["email"] == "mesh@example.com"
+        async with http.get("/api/v1/agents", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 501  # the agent unit is reached, and says it is not built yet
+
+
 async def test_supervisor_brings_all_units_to_serving_and_stops_them(tmp_path: Path) -> None:
     env = _env(tmp_path)
     settings = Settings.from_env(env)
@@ -93,6 +108,7 @@ async def test_supervisor_brings_all_units_to_serving_and_stops_them(tmp_path: P
 
         assert await _until(all_serving, 10), log.read_text()
         assert time.monotonic() - started < 10
+        await _register_login_me(f"http://127.0.0.1:{settings.gateway_port}")
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         text = log.read_text()

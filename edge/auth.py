@@ -47,15 +47,8 @@ class Identity:
 
 
 def _principal_metadata(caller: Caller) -> list[tuple[str, str]]:
-    pairs = [
-        ("x-user-id", caller.user_id),
-        ("x-client-id", caller.tenant_id),
-        ("x-user-role", caller.role),
-        ("x-user-tier", caller.tier),
-        ("x-user-email", caller.email),
-        ("x-user-permissions", ",".join(sorted(caller.permissions))),
-    ]
-    return [(k, v) for k, v in pairs if v]
+    """The caller's identity keys only: the credential and request id are forwarded separately."""
+    return [(k, v) for k, v in caller.metadata() if k.startswith("x-") and k != "x-request-id"]
 
 
 class ApiKeyResolver:

@@ -631,7 +631,8 @@ class UserServiceServicer:
 
     def ChangePassword(self, request, context):
         """ChangePassword replaces the signed-in user's password after checking the
-        current one, and revokes the user's other sessions.
+        current one, and ends every session of the user, this one included: every
+        device signs in again with the new password.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

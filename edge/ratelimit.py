@@ -49,7 +49,7 @@ from services.common.settings import Settings
 
 KEY_PREFIX = "agentmesh:rl:"
 DEFAULT_CLASS = "default"
-DEFAULT_REDIS_TIMEOUT = 0.25
+DEFAULT_REDIS_TIMEOUT = 1.0  # seconds per Redis decision, pool wait included, before the fallback decides
 REFUSAL_DETAIL = "Rate limit exceeded"
 _RATE_LIMITS_OPTION: Any = options_pb2.rate_limits
 _SETTINGS_DEFAULT_PER_MINUTE = next(f.default for f in fields(Settings) if f.name == "rate_limit_default")

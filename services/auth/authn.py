@@ -37,7 +37,6 @@ log = logging.getLogger("agentmesh.auth")
 
 BAD_CREDENTIALS = "invalid credentials"
 BUILTIN_ADMIN = "usr_builtin_admin"
-PLATFORM_TENANT = "org_platform"
 API_KEY_PREFIX = "amk"
 
 
@@ -259,20 +258,20 @@ class AuthServicer:
             return row
         now = time.time()
         async with self.db.transaction() as tx:
-            if await tx.fetch_one("SELECT 1 FROM tenants WHERE tenant_id = ?", (PLATFORM_TENANT,)) is None:
+            if await tx.fetch_one("SELECT 1 FROM tenants WHERE tenant_id = ?", (model.PLATFORM_TENANT,)) is None:
                 await tx.execute(
                     "INSERT INTO tenants (tenant_id, name, slug, tier, owner_id, created_at, updated_at)"
                     " VALUES (?, 'Platform', 'platform', 'enterprise', ?, ?, ?)",
-                    (PLATFORM_TENANT, BUILTIN_ADMIN, now, now),
+                    (model.PLATFORM_TENANT, BUILTIN_ADMIN, now, now),
                 )
             await tx.execute(
                 "INSERT OR IGNORE INTO users (user_id, username, full_name, role, status, tenant_id, created_at,"
                 " updated_at) VALUES (?, 'platform-admin', 'Platform administrator', 'superuser', 'active', ?, ?, ?)",
-                (BUILTIN_ADMIN, PLATFORM_TENANT, now, now),
+                (BUILTIN_ADMIN, model.PLATFORM_TENANT, now, now),
             )
             await tx.execute(
                 "INSERT OR IGNORE INTO memberships (tenant_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)",
-                (PLATFORM_TENANT, BUILTIN_ADMIN, now),
+                (model.PLATFORM_TENANT, BUILTIN_ADMIN, now),
             )
         row = await self.db.fetch_one("SELECT * FROM users WHERE user_id = ?", (BUILTIN_ADMIN,))
         assert row is not None

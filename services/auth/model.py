@@ -16,6 +16,8 @@ ACCOUNT_STATUSES = ("active", "blocked", "inactive")
 TIERS = ("free", "pro", "enterprise")
 MEMBER_ROLES = ("owner", "admin", "member", "viewer")
 TENANT_STATUSES = ("active", "suspended")
+# The tenant of the built-in administrator that ADMIN_API_KEY sign-ins act as; it is never deleted.
+PLATFORM_TENANT = "org_platform"
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from services.auth.accounts import UserAdminServicer, UserServicer
 from services.auth.apikeys import ApiKeyServicer
 from services.auth.authn import AuthServicer, SignIn
+from services.auth.clients import Clients
+from services.auth.organizations import Organizations
 from services.auth.schema import MIGRATIONS
 from services.auth.sessions import Sessions
-from services.auth.tenants import Clients, Organizations
 from services.auth.throttle import LoginThrottle
 from services.common.bootstrap import Resources, UnitSpec
 from services.common.tokens import TokenIssuer

@@ -71,6 +71,10 @@ def main() -> int:
     def ours() -> Claims:
         return verifier.verify(token)
 
+    # A verifier that has never seen the token: the cost of a first request with it.
+    def first_sight() -> Claims:
+        return TokenVerifier(keys, settings, revocations).verify(token)
+
     def bare() -> dict[str, Any]:
         return jwt.decode(token, secret, algorithms=["HS256"], options=options, leeway=leeway)  # type: ignore[arg-type]
 
@@ -78,13 +82,14 @@ def main() -> int:
         print("auth_verify: the two decoders disagree")
         return 0
 
-    best_ours = best_bare = 0.0
+    best_ours = best_first = best_bare = 0.0
     for _ in range(ROUNDS):
         best_ours = max(best_ours, _rate(ours))
+        best_first = max(best_first, _rate(first_sight))
         best_bare = max(best_bare, _rate(bare))
-    ratio = best_ours / best_bare
     print(
-        f"auth_verify: {best_ours:.0f}/s vs bare PyJWT {best_bare:.0f}/s  ratio {ratio:.2f} (target >= {TARGET:.2f})"
-        f"  [{len(revocations)} revocations]"
+        f"auth_verify: {best_ours:.0f}/s vs bare PyJWT {best_bare:.0f}/s  ratio {best_ours / best_bare:.2f}"
+        f" (target >= {TARGET:.2f}); a token seen for the first time: {best_first:.0f}/s"
+        f"  ratio {best_first / best_bare:.2f}  [{len(revocations)} revocations, checked on every call]"
     )
     return 0

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +16,16 @@ from services.common import logs
 from services.common.settings import Settings, SettingsError, load
 
 log = logging.getLogger("agentmesh.edge")
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when it is installed (it is, from requirements.txt): ~10% more requests per core."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def serve(settings: Settings) -> None:
@@ -44,7 +56,7 @@ def main() -> None:
         for problem in settings.unsafe_defaults():
             log.warning("UNSAFE FOR PRODUCTION: %s", problem)
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except OSError as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(1) from None

@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -55,7 +55,7 @@ _GRPC_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The client's X-Request-ID when it is a sane token, else a fresh one."""
     given = headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
 
 
 def client_timeout(headers: Mapping[str, str]) -> float | None:

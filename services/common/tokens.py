@@ -63,6 +63,9 @@ _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _CANONICAL_LAST = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 _HEADER_CACHE_SIZE = 64
+# Tokens whose signature and claims already passed, kept until they expire: a client sends the same
+# token on every request. Revocation is still checked on every call.
+_VERIFIED_CACHE_SIZE = 10_000
 
 
 def _reject_constant(name: str) -> Any:
@@ -518,6 +521,8 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         # header segment -> prepared verifying key, for headers that passed every check.
         self._headers: dict[str, Any] = {}
+        # token text -> its claims, for tokens that passed every check but revocation.
+        self._verified: dict[str, Claims] = {}
 
     def verify(self, token: str, *, typ: str = "access", check_revoked: bool = True) -> Claims:
         """The claims of a valid token of type ``typ``; TokenError (with its reason) otherwise.
@@ -525,6 +530,11 @@ class TokenVerifier:
         ``check_revoked=False`` skips only the revocation check (for callers
         that need to know whose token a revoked one was).
         """
+        known = self._verified.get(token) if type(token) is str else None
+        if known is not None and known.typ == typ and known.exp + self._leeway > self._clock():
+            if check_revoked and self.revocations is not None and self.revocations.is_revoked(known):
+                raise TokenError("revoked", "the token has been revoked")
+            return known
         if typ not in TOKEN_TYPES:
             raise ValueError(f"typ must be one of {TOKEN_TYPES}, not {typ!r}")
         if type(token) is not str:
@@ -545,7 +555,13 @@ class TokenVerifier:
             raise TokenError("signature", "the signature does not match")
 
         payload = _json_object(_b64decode(payload_segment, "payload"), "payload")
-        return self._claims(payload, typ, check_revoked)
+        claims = self._claims(payload, typ, check_revoked=False)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        if check_revoked and self.revocations is not None and self.revocations.is_revoked(claims):
+            raise TokenError("revoked", "the token has been revoked")
+        return claims
 
     def _check_header(self, segment: str) -> Any:
         header = _json_object(_b64decode(segment, "header"), "header")

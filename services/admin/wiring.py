@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from services.admin.hub import EventServicer
+from services.admin.platform import PlatformAdminServicer
+from services.admin.schema import MIGRATIONS
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.events import bus_from_settings
 
 
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name; services not listed answer UNIMPLEMENTED."""
-    return {}
+    bus = bus_from_settings(resources.settings, source="admin")
+    resources.stack.push_async_callback(bus.aclose)
+    return {
+        "agentmesh.v1.EventService": EventServicer(bus),
+        "agentmesh.v1.PlatformAdminService": PlatformAdminServicer(resources.db, bus),
+    }
 
 
-SPEC = UnitSpec(name="admin", build=build)
+SPEC = UnitSpec(name="admin", build=build, migrations=MIGRATIONS)

@@ -1,0 +1,60 @@
+"""EventService: the platform's event hub, on the unit that serves the seeds' event sockets.
+
+Clients watch (`WatchEvents`, which the edge serves on /ws, /api/v1/ws and as
+SSE/NDJSON on /api/v1/events); units publish (`PublishEvent`, service role).
+With REDIS_URL every replica of every unit shares one Redis stream; in the
+embedded default the units publish here over gRPC and this unit's in-process
+bus fans out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from agentmesh.v1 import admin_pb2
+
+from services.common import authctx
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.events import LAGGED, EventBus
+
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_*]+)+$")
+MAX_PATTERNS = 50
+
+
+class EventServicer:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+
+    async def WatchEvents(
+        self, request: admin_pb2.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[admin_pb2.WatchEventsResponse]:
+        caller = authctx.current()
+        if request.all_tenants and not caller.is_admin:
+            raise PermissionDenied("all_tenants is for platform admins", reason="ADMIN_REQUIRED")
+        patterns = [p.strip() for p in request.patterns if p.strip()]
+        if len(patterns) > MAX_PATTERNS:
+            raise InvalidArgument.field("patterns", f"at most {MAX_PATTERNS} patterns")
+        subscription = self.bus.subscribe(
+            patterns,
+            tenant_id=caller.tenant_id,
+            user_id=caller.user_id,
+            all_tenants=request.all_tenants,
+            since_id=request.since_id,
+        )
+        async with subscription as events:
+            async for event in events:
+                yield admin_pb2.WatchEventsResponse(event=event)
+
+    async def PublishEvent(
+        self, request: admin_pb2.PublishEventRequest, context: grpc.aio.ServicerContext
+    ) -> Any:
+        event = request.event
+        if not _TYPE.match(event.type) or "*" in event.type:
+            raise InvalidArgument.field("event.type", "a dotted lower-case type such as task.progress")
+        if event.type.startswith(LAGGED.split(".", 1)[0] + "."):
+            raise InvalidArgument.field("event.type", "the bus.* types are the bus's own")
+        published = await self.bus.publish(event)
+        return admin_pb2.PublishEventResponse(event=published)

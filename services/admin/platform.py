@@ -1,0 +1,72 @@
+"""PlatformAdminService: what is built so far is the maintenance switch.
+
+The switch is one row in the admin unit's database; changing it publishes
+`system.maintenance` (a platform-wide event) and the edge, which polls
+GetMaintenanceMode, answers 503 to non-admins while it is on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from agentmesh.v1 import admin_pb2, common_pb2
+
+from services.common import authctx
+from services.common.errors import InvalidArgument
+from services.common.events import EventBus
+from services.common.protoutil import seconds, timestamp
+from services.common.storage import Database
+
+MAX_MESSAGE = 500
+
+
+def _state(row: dict[str, Any]) -> admin_pb2.MaintenanceMode:
+    return admin_pb2.MaintenanceMode(
+        enabled=bool(row["enabled"]),
+        message=row["message"],
+        updated_at=timestamp(row["updated_at"]),
+        updated_by=row["updated_by"],
+        expected_end_at=timestamp(row["expected_end_at"]),
+    )
+
+
+class PlatformAdminServicer:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self.db = db
+        self.bus = bus
+
+    async def GetMaintenanceMode(
+        self, request: admin_pb2.GetMaintenanceModeRequest, context: grpc.aio.ServicerContext
+    ) -> Any:
+        row = await self.db.fetch_one("SELECT * FROM maintenance WHERE id = 1")
+        assert row is not None  # the migration inserts it
+        return admin_pb2.GetMaintenanceModeResponse(maintenance=_state(row))
+
+    async def SetMaintenanceMode(
+        self, request: admin_pb2.SetMaintenanceModeRequest, context: grpc.aio.ServicerContext
+    ) -> Any:
+        if len(request.message) > MAX_MESSAGE:
+            raise InvalidArgument.field("message", f"at most {MAX_MESSAGE} characters")
+        now = time.time()
+        end = seconds(request.expected_end_at) if request.HasField("expected_end_at") else None
+        if end is not None and end <= now:
+            raise InvalidArgument.field("expected_end_at", "must be in the future")
+        caller = authctx.current()
+        async with self.db.transaction() as tx:
+            row = await tx.fetch_one("SELECT * FROM maintenance WHERE id = 1")
+            assert row is not None
+            enabled = request.enabled if request.HasField("enabled") else not row["enabled"]
+            await tx.execute(
+                "UPDATE maintenance SET enabled = ?, message = ?, updated_at = ?, updated_by = ?,"
+                " expected_end_at = ? WHERE id = 1",
+                (int(enabled), request.message if enabled else "", now, caller.user_id, end if enabled else None),
+            )
+            row = await tx.fetch_one("SELECT * FROM maintenance WHERE id = 1")
+        assert row is not None
+        state = _state(row)
+        event = common_pb2.Event(type="system.maintenance", subject_id="maintenance")
+        event.data.update({"enabled": state.enabled, "message": state.message, "updated_by": caller.user_id})
+        await self.bus.publish(event)
+        return admin_pb2.SetMaintenanceModeResponse(maintenance=state)

@@ -15,6 +15,7 @@ async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name; services not listed answer UNIMPLEMENTED."""
     bus = bus_from_settings(resources.settings, source="admin")
     resources.stack.push_async_callback(bus.aclose)
+    resources.on_drain.append(bus.aclose)  # ends the event feeds, so the drain need not wait for them
     return {
         "agentmesh.v1.EventService": EventServicer(bus),
         "agentmesh.v1.PlatformAdminService": PlatformAdminServicer(resources.db, bus),

@@ -50,6 +50,9 @@ class Resources:
     keys: Keys
     verifier: TokenVerifier
     revocations: RevocationSet
+    # Run when drain starts, before in-flight calls are awaited: end long-lived streams (event
+    # feeds) so that a drain does not wait out the whole grace period for them.
+    on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 Build = Callable[[Resources], Awaitable[Mapping[str, object]]]
@@ -77,10 +80,13 @@ class RunningUnit:
     service_names: tuple[str, ...]
     db: Database
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def drain(self, grace: float) -> None:
-        """NOT_SERVING first, then let in-flight RPCs finish within `grace` seconds."""
+        """NOT_SERVING first, end the streams that would never end, then let in-flight RPCs finish."""
         await self.health.enter_graceful_shutdown()
+        for hook in self.on_drain:
+            await hook()
         log.info("draining", extra={"grace_seconds": grace})
         await self.server.stop(grace)
         self.stopped.set()
@@ -140,7 +146,8 @@ async def start(
     stack.push_async_callback(db.close)
     if spec.name != "auth":
         await _follow_revocations(spec.name, settings, stack, revocations)
-    servicers = await spec.build(Resources(settings, db, stack, keys, verifier, revocations))
+    resources = Resources(settings, db, stack, keys, verifier, revocations)
+    servicers = await spec.build(resources)
     server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
 
     await server.start()
@@ -154,7 +161,8 @@ async def start(
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     unit = RunningUnit(
-        spec, server, bound, httpd.server_port, health_servicer, metrics, service_names, db
+        spec, server, bound, httpd.server_port, health_servicer, metrics, service_names, db,
+        on_drain=resources.on_drain,
     )
     log.info(
         "serving",

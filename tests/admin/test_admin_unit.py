@@ -126,3 +126,17 @@ async def test_the_switch_survives_a_restart(settings: Settings, bearer: Bearer)
                 if turn_on:
                     await platform.SetMaintenanceMode(admin_pb2.SetMaintenanceModeRequest(enabled=True),
                                                       metadata=bearer(sub="root", role="admin"))
+
+
+async def test_drain_ends_event_feeds_at_once(settings: Settings, bearer: Bearer) -> None:
+    async with AsyncExitStack() as stack:
+        unit = await start(SPEC, settings, stack, port=0, metrics_port=0)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{unit.port}") as ch:
+            watch = admin_pb2_grpc.EventServiceStub(ch).WatchEvents(
+                admin_pb2.WatchEventsRequest(), metadata=bearer(sub="u", tid="t")
+            )
+            await asyncio.sleep(0.2)
+            started = asyncio.get_running_loop().time()
+            await unit.drain(grace=10)
+            assert asyncio.get_running_loop().time() - started < 2  # not the whole grace period
+            assert await watch.read() == grpc.aio.EOF  # the feed ended; clients reconnect elsewhere

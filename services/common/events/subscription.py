@@ -56,7 +56,7 @@ class EventBusMetrics:
         )
         self.dropped = Counter(
             "agentmesh_events_dropped_total",
-            "Events a subscriber of this process lost because its queue was full.",
+            "Events dropped from a full subscriber queue in this process (a resuming one reads them from retention).",
             registry=registry,
         )
         self.subscriptions = Gauge(
@@ -157,7 +157,11 @@ class Subscription:
     # ------------------------------------------------------------------ the subscriber's side
 
     async def open(self) -> Subscription:
-        """Start receiving: events published from now on are delivered (idempotent)."""
+        """Start receiving: events published from now on are delivered (idempotent).
+
+        When the bus cannot follow its backend (:class:`EventBusUnavailable`)
+        the subscription is closed; the caller may try again with a new one.
+        """
         if self._closed:
             raise RuntimeError("the subscription is closed")
         if not self._opened:
@@ -167,6 +171,8 @@ class Subscription:
             except BaseException:
                 self._closed = True
                 raise
+            if self._closed:  # closed while attaching
+                self._source.detach(self)
         return self
 
     async def aclose(self) -> None:

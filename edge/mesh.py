@@ -108,6 +108,8 @@ class Gate:
 
     async def __call__(self, request: web.Request, info: MethodInfo) -> Sequence[tuple[str, str]]:
         request[_ROUTE_KEY] = info.full_method
+        if request.path.startswith("/internal/"):
+            raise EdgeError(404, "no such endpoint")  # unit-to-unit methods are not served to the outside
         address = request.remote or ""
         try:
             identity = await self.identity.identify(request.headers, address, info)

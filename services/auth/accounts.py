@@ -363,5 +363,8 @@ async def soft_delete(db: Database, sessions: Sessions, user_id: str, *, reason:
             " WHERE user_id = ? AND deleted_at IS NULL",
             (now, now, user_id),
         )
-        await tx.execute("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id))
+        keys = await tx.fetch_all("SELECT api_key_id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL",
+                                  (user_id,))
     await sessions.revoke_user(user_id, reason)
+    for key in keys:  # published too, so the edge's key cache lets go at once
+        await sessions.revoke_api_key(key["api_key_id"], user_id)

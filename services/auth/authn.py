@@ -62,9 +62,14 @@ class SignIn:
         )
 
     async def verify(self, identifier: str, password: str, user: dict[str, Any] | None) -> dict[str, Any]:
-        """The user when the password is right and the account may sign in; UNAUTHENTICATED otherwise."""
-        keys = keys_for(identifier, authctx.current().address)
-        await self.throttle.check(keys)
+        """The user when the password is right and the account may sign in; UNAUTHENTICATED otherwise.
+
+        The account key is the account found (by id), else what was typed, so that no other field
+        of the request can steer the count away from the account whose password is checked.
+        """
+        account = f"id:{user['user_id']}" if user is not None else f"name:{identifier}"
+        keys = keys_for("signin", account, authctx.current().address)
+        await self.throttle.attempt(keys)
         encoded = user["password_hash"] if user else None
         if encoded:
             ok = await passwords.verify_password_async(password, encoded)
@@ -74,7 +79,7 @@ class SignIn:
         if not ok or user is None:
             await self.throttle.failed(keys)
             raise Unauthenticated(BAD_CREDENTIALS, reason="INVALID_CREDENTIALS")
-        await self.throttle.succeeded(keys[0])
+        await self.throttle.succeeded(keys)
         if user["status"] != "active":
             raise PermissionDenied(f"the account is {user['status']}", reason="ACCOUNT_NOT_ACTIVE")
         if passwords.needs_rehash(encoded or ""):
@@ -201,7 +206,7 @@ class AuthServicer:
         return auth_pb2.RegisterResponse(user=model.user_message(user), **_pair_fields(pair))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext) -> Any:
-        given = [f for f in ("username", "email", "user_id") if getattr(request, f).strip()]
+        given = [f for f in ("user_id", "email", "username") if getattr(request, f).strip()]  # lookup order
         if not given:
             raise InvalidArgument(
                 "one of username, email or user_id is required",
@@ -223,11 +228,12 @@ class AuthServicer:
             if not expected:
                 raise Unauthenticated("the admin API key sign-in is disabled (ADMIN_API_KEY is not set)",
                                       reason="ADMIN_KEY_DISABLED")
-            keys = keys_for("admin-api-key", authctx.current().address)
-            await self.signin.throttle.check(keys)
+            keys = keys_for("admin-key", "", authctx.current().address)
+            await self.signin.throttle.attempt(keys)
             if not hmac.compare_digest(request.api_key.encode(), expected.encode()):
                 await self.signin.throttle.failed(keys)
                 raise Unauthenticated(BAD_CREDENTIALS, reason="INVALID_CREDENTIALS")
+            await self.signin.throttle.succeeded(keys)
             user = await self._builtin_admin()
             return await self._signed_in(user, auth_pb2.AdminLoginResponse, kind="admin_api_key")
         if not request.username or not request.password:
@@ -306,7 +312,12 @@ class AuthServicer:
 
     async def IssueToken(self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext) -> Any:
         caller = authctx.current()
+        if caller.api_key_id or caller.role == "service":
+            raise PermissionDenied("tokens are issued to signed-in users, not to API keys or services",
+                                   reason="NOT_A_SESSION")
         target = request.user_id or caller.user_id
+        if target == caller.user_id and not caller.session_id:
+            raise PermissionDenied("a token without a session cannot mint another; sign in", reason="NOT_A_SESSION")
         if target != caller.user_id and not caller.is_admin:
             raise PermissionDenied("a token for another user needs the admin role", reason="NOT_ADMIN")
         async with self.db.transaction() as tx:
@@ -331,12 +342,13 @@ class AuthServicer:
     ) -> Any:
         if request.service not in UNITS and request.service != "edge":
             raise InvalidArgument.field("service", f"must be one of {', '.join((*UNITS, 'edge'))}")
-        keys = keys_for(f"service:{request.service}", authctx.current().address)
-        await self.signin.throttle.check(keys)
+        keys = keys_for("service-secret", "", authctx.current().address)
+        await self.signin.throttle.attempt(keys)
         expected = service_secret(self.settings)
         if not request.secret or not hmac.compare_digest(request.secret.encode(), expected.encode()):
             await self.signin.throttle.failed(keys)
             raise Unauthenticated(BAD_CREDENTIALS, reason="INVALID_CREDENTIALS")
+        await self.signin.throttle.succeeded(keys)
         token, _ = self.sessions.issuer.issue(
             typ="access", sub=f"service:{request.service}", role="service", tier="enterprise",
             lifetime=SERVICE_TOKEN_LIFETIME,

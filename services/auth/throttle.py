@@ -29,10 +29,16 @@ class ThrottlePolicy:
     max_delay: float = 2.0
 
 
-def keys_for(identifier: str, address: str) -> list[str]:
-    keys = [f"account:{identifier.strip().lower()}"]
+def keys_for(kind: str, identifier: str, address: str) -> list[str]:
+    """Counter keys of one attempt: the account (when there is one) and the client address.
+
+    Each kind (password sign-in, admin key, service secret) has its own key space, so failures of
+    one can never lock another. Machine credentials pass no identifier: they are counted per
+    address only, so nobody can lock a unit or the admin key out from elsewhere.
+    """
+    keys = [f"{kind}:{identifier.strip().lower()}"] if identifier else []
     if address:
-        keys.append(f"address:{address}")
+        keys.append(f"{kind}-address:{address}")
     return keys
 
 
@@ -50,32 +56,27 @@ class LoginThrottle:
         self.clock = clock
         self.sleep = sleep
 
-    async def check(self, keys: Sequence[str]) -> None:
-        """Refuse while any key is locked."""
-        now = self.clock()
-        marks = ",".join("?" * len(keys))
-        row = await self.db.fetch_one(
-            f"SELECT MAX(locked_until) AS until FROM login_failures WHERE key IN ({marks})", tuple(keys)
-        )
-        until = float(row["until"] or 0) if row else 0.0
-        if until > now:
-            raise ResourceExhausted(
-                "too many failed sign-ins; try again later", retry_after=round(until - now), reason="SIGN_IN_LOCKED"
-            )
+    async def attempt(self, keys: Sequence[str]) -> None:
+        """Count the attempt on every key BEFORE the password is checked, refusing once locked.
 
-    async def failed(self, keys: Sequence[str]) -> None:
-        """Count a failure on every key, lock the ones past the limit, then slow the answer."""
+        Counting first is what keeps parallel guesses honest: each concurrent attempt takes its
+        own place in the count inside one transaction, so the 11th is refused even when all
+        eleven arrive at once. A success gives its place back (:meth:`succeeded`).
+        """
         now = self.clock()
         policy = self.policy
-        worst = 0
+        locked_until = 0.0
         async with self.db.transaction() as tx:
             for key in keys:
                 row = await tx.fetch_one("SELECT * FROM login_failures WHERE key = ?", (key,))
+                if row is not None and row["locked_until"] > now:
+                    locked_until = max(locked_until, row["locked_until"])
+                    continue
                 if row is None or now - row["first_at"] > policy.window:
                     failures, first = 1, now
                 else:
                     failures, first = row["failures"] + 1, row["first_at"]
-                locked = now + policy.lock_seconds if failures >= policy.lock_after else 0.0
+                locked = now + policy.lock_seconds if failures > policy.lock_after else 0.0
                 await tx.execute(
                     "INSERT INTO login_failures (key, failures, first_at, last_at, locked_until)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,"
@@ -83,14 +84,37 @@ class LoginThrottle:
                     " locked_until = MAX(login_failures.locked_until, excluded.locked_until)",
                     (key, failures, first, now, locked),
                 )
-                worst = max(worst, failures)
+                locked_until = max(locked_until, locked)
+        if locked_until > now:
+            raise ResourceExhausted(
+                "too many failed sign-ins; try again later",
+                retry_after=max(1, round(locked_until - now)),
+                reason="SIGN_IN_LOCKED",
+            )
+
+    async def failed(self, keys: Sequence[str]) -> None:
+        """The attempt was wrong (it is already counted): past the free ones, answer more slowly."""
+        marks = ",".join("?" * len(keys))
+        row = await self.db.fetch_one(
+            f"SELECT MAX(failures) AS worst FROM login_failures WHERE key IN ({marks})", tuple(keys)
+        )
+        worst = int(row["worst"] or 0) if row else 0
+        policy = self.policy
         if worst > policy.free:
             delay = min(policy.max_delay, policy.base_delay * 2 ** (worst - policy.free - 1))
             result = self.sleep(delay)
             if asyncio.iscoroutine(result):
                 await result
 
-    async def succeeded(self, identifier_key: str) -> None:
-        """A correct password clears the account's count (not the address's)."""
-        await self.db.execute("DELETE FROM login_failures WHERE key = ? AND locked_until <= ?",
-                              (identifier_key, self.clock()))
+    async def succeeded(self, keys: Sequence[str]) -> None:
+        """A right answer clears the account's count and gives the address back its place."""
+        async with self.db.transaction() as tx:
+            for key in keys:
+                if "-address:" in key:
+                    await tx.execute(
+                        "UPDATE login_failures SET failures = MAX(failures - 1, 0) WHERE key = ?", (key,)
+                    )
+                else:
+                    await tx.execute(
+                        "DELETE FROM login_failures WHERE key = ? AND locked_until <= ?", (key, self.clock())
+                    )

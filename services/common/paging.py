@@ -38,7 +38,7 @@ def _decode_token(token: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     kind, _, number = raw.partition(":")
-    if kind != "o" or not number.isdigit():
+    if kind != "o" or not number.isascii() or not number.isdigit() or len(number) > 9:
         raise InvalidArgument.field("page_token", "is not a token this service issued")
     return int(number)
 

@@ -167,6 +167,8 @@ async def test_front_door_extras(edge: TestClient) -> None:
     assert preflight.status == 403
     missing = await json_of(await edge.get("/api/v1/nothing-here"), 404)
     assert missing["error"]["code"] == "NOT_FOUND"
+    internal = await edge.post("/internal/v1/auth/service-token", json={"service": "edge", "secret": "x"})
+    assert internal.status == 404  # unit-to-unit methods are not reachable from outside
 
 
 async def test_a_unit_that_is_down_is_a_gateway_error(edge: TestClient) -> None:

@@ -6,14 +6,13 @@ import bisect
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from agentmesh.v1.common_pb2 import Event
 from prometheus_client import CollectorRegistry
 
 from services.common.events.envelope import (
     EventBusUnavailable,
-    EventFilter,
     EventId,
     IdClock,
     format_event_id,
@@ -25,6 +24,7 @@ from services.common.events.subscription import (
     EventBusMetrics,
     Fanout,
     HistoryPage,
+    SubscribingBus,
     Subscription,
 )
 
@@ -32,7 +32,7 @@ DEFAULT_MAX_EVENTS = 1000
 DEFAULT_MAX_AGE = 300.0
 
 
-class MemoryEventBus:
+class MemoryEventBus(SubscribingBus):
     """Publish and subscribe within this process; keeps the last ``max_events`` / ``max_age`` seconds.
 
     A publish hands the event to every matching subscriber's queue before it
@@ -77,25 +77,6 @@ class MemoryEventBus:
         reply = Event()
         reply.CopyFrom(stored)
         return reply
-
-    def subscribe(
-        self,
-        patterns: Sequence[str] = (),
-        *,
-        tenant_id: str | None,
-        user_id: str | None = None,
-        all_tenants: bool = False,
-        since_id: str = "",
-        queue_size: int | None = None,
-    ) -> Subscription:
-        event_filter = EventFilter.build(patterns, tenant_id=tenant_id, user_id=user_id, all_tenants=all_tenants)
-        return Subscription(
-            self,
-            event_filter,
-            since_id=since_id,
-            queue_size=queue_size or self._queue_size,
-            metrics=self._metrics,
-        )
 
     async def ping(self) -> bool:
         return not self._closed

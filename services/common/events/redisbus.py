@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from agentmesh.v1.common_pb2 import Event
@@ -38,7 +37,6 @@ from redis.exceptions import RedisError
 
 from services.common.events.envelope import (
     EventBusUnavailable,
-    EventFilter,
     EventId,
     InvalidEvent,
     format_event_id,
@@ -52,6 +50,7 @@ from services.common.events.subscription import (
     EventBusMetrics,
     Fanout,
     HistoryPage,
+    SubscribingBus,
     Subscription,
 )
 
@@ -77,7 +76,7 @@ return id
 _Errors = (RedisError, OSError, TimeoutError)
 
 
-class RedisEventBus:
+class RedisEventBus(SubscribingBus):
     """Publish and subscribe through one Redis stream shared by every process of the deployment."""
 
     def __init__(
@@ -151,25 +150,6 @@ class RedisEventBus:
         if self._metrics is not None:
             self._metrics.published.labels(type_prefix(stored.type)).inc()
         return stored
-
-    def subscribe(
-        self,
-        patterns: Sequence[str] = (),
-        *,
-        tenant_id: str | None,
-        user_id: str | None = None,
-        all_tenants: bool = False,
-        since_id: str = "",
-        queue_size: int | None = None,
-    ) -> Subscription:
-        event_filter = EventFilter.build(patterns, tenant_id=tenant_id, user_id=user_id, all_tenants=all_tenants)
-        return Subscription(
-            self,
-            event_filter,
-            since_id=since_id,
-            queue_size=queue_size or self._queue_size,
-            metrics=self._metrics,
-        )
 
     async def ping(self) -> bool:
         """Whether Redis answers within the timeout (for readiness checks)."""

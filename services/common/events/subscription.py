@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 from agentmesh.v1.common_pb2 import Event
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -311,3 +311,34 @@ class Fanout:
         if not self._all_tenants:
             return tenant
         return (*tenant, *self._all_tenants)
+
+
+class SubscribingBus:
+    """What both backends share: turning a subscribe call into a Subscription on themselves.
+
+    A subclass sets ``_queue_size`` and ``_metrics`` and implements the history source methods
+    that :class:`Subscription` reads.
+    """
+
+    _queue_size: int
+    _metrics: EventBusMetrics | None
+
+    def subscribe(
+        self,
+        patterns: Sequence[str] = (),
+        *,
+        tenant_id: str | None,
+        user_id: str | None = None,
+        all_tenants: bool = False,
+        since_id: str = "",
+        queue_size: int | None = None,
+    ) -> Subscription:
+        """A subscription to open with ``async with``; ``since_id`` replays what followed that id first."""
+        event_filter = EventFilter.build(patterns, tenant_id=tenant_id, user_id=user_id, all_tenants=all_tenants)
+        return Subscription(
+            cast(HistorySource, self),  # each backend implements the history source
+            event_filter,
+            since_id=since_id,
+            queue_size=queue_size or self._queue_size,
+            metrics=self._metrics,
+        )

@@ -133,6 +133,13 @@ class Gate:
             )
         return identity.metadata
 
+    async def recheck(self, request: web.Request, info: MethodInfo) -> None:
+        """Is the credential of an open socket still good (not expired, logged out or revoked)?"""
+        try:
+            await self.identity.identify(request.headers, request.remote or "", info)
+        except DomainError as exc:
+            raise _edge_error(exc, info) from None
+
 
 def _edge_error(exc: DomainError, info: MethodInfo) -> EdgeError:
     service = info.unit if exc.code == grpc.StatusCode.UNAVAILABLE else None
@@ -180,6 +187,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         settings=EdgeSettings.from_settings(settings),
         middlewares=[metrics.middleware()],
     )
+    app[DISPATCHER].sockets.recheck = gate.recheck
     headers.install(app)
     app.on_response_prepare.append(_add_rate_headers)
 

@@ -46,6 +46,9 @@ log = logging.getLogger("agentmesh.edge.ws")
 
 TOKEN_PARAMS = ("access_token", "token")
 HEARTBEAT = 30.0
+# How often an open socket's credential is checked again (expiry, logout, revoked key).
+RECHECK_SECONDS = 5.0
+CLOSE_UNAUTHENTICATED = 4401
 MAX_FRAME = 1024 * 1024
 
 Authenticate = Callable[[web.Request, MethodInfo], Awaitable[Sequence[tuple[str, str]]]]
@@ -81,6 +84,10 @@ class WebSocketBridge:
         self.authenticate = authenticate
         self.camel = camel
         self._frame_plans: dict[int, MethodPlan] = {}
+        # Checks the caller's credential again without counting a request (set by the edge's wiring);
+        # a socket whose credential expired or was revoked is closed with 4401.
+        self.recheck: Callable[[web.Request, MethodInfo], Awaitable[None]] | None = None
+        self.recheck_every = RECHECK_SECONDS
 
     async def serve(self, request: web.Request, match: Match, plan: MethodPlan, request_id: str) -> web.StreamResponse:
         info = match.target.info
@@ -92,6 +99,10 @@ class WebSocketBridge:
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
         await socket.prepare(request)
         protocol = info.policy.websocket_protocol
+        watchdog = (
+            asyncio.create_task(self._watch_credential(socket, request, info, request_id))
+            if self.recheck is not None else None
+        )
         try:
             if protocol == "events":
                 await self._events(socket, match, plan, metadata, query, request_id)
@@ -102,8 +113,24 @@ class WebSocketBridge:
         except ConnectionError:
             pass
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             await socket.close()
         return socket
+
+    async def _watch_credential(
+        self, socket: web.WebSocketResponse, request: web.Request, info: MethodInfo, request_id: str
+    ) -> None:
+        assert self.recheck is not None
+        while not socket.closed:
+            await asyncio.sleep(self.recheck_every)
+            try:
+                await self.recheck(request, info)
+            except EdgeError as error:
+                with contextlib.suppress(ConnectionError):
+                    await socket.send_str(_error_frame(error, request_id))
+                await socket.close(code=CLOSE_UNAUTHENTICATED, message=b"the credential is no longer valid")
+                return
 
     # -- plain ----------------------------------------------------------------
 

@@ -155,3 +155,20 @@ async def test_maintenance_mode_keeps_users_out_but_not_admins(
     await gate.maintenance.refresh()
     again = await edge.get("/api/v1/users/me", headers={"Authorization": f"Bearer {user['access_token']}"})
     assert again.status == 200
+
+
+async def test_a_socket_closes_4401_once_its_session_ends(fakes: dict[str, Any], edge: TestClient) -> None:
+    user = await _register(edge, "bye@example.com")
+    app = edge.server.app
+    assert app is not None
+    app[DISPATCHER].sockets.recheck_every = 0.05
+    async with edge.ws_connect(f"/api/v1/ws?access_token={user['access_token']}") as socket:
+        assert (await socket.receive_json(timeout=5))["type"] == "event"  # the feed runs
+        logout = await edge.post("/api/v1/auth/logout", json={},
+                                 headers={"Authorization": f"Bearer {user['access_token']}"})
+        assert logout.status == 200
+        while True:
+            message = await socket.receive(timeout=5)
+            if message.type.name in ("CLOSE", "CLOSED", "CLOSING"):
+                break
+        assert socket.close_code == 4401

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from agentmesh.v1 import auth_pb2
+from agentmesh.v1 import auth_pb2, common_pb2
 
 from services.auth import model
 from services.auth.sessions import Sessions, TokenPair
@@ -27,6 +27,7 @@ from services.common.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from services.common.events.publisher import Publisher
 from services.common.protoutil import new_id, seconds, struct
 from services.common.servicecreds import SERVICE_TOKEN_LIFETIME, service_secret
 from services.common.settings import UNITS, Settings
@@ -166,7 +167,10 @@ async def create_account(
 
 
 class AuthServicer:
-    def __init__(self, db: Database, settings: Settings, keys: Keys, sessions: Sessions, signin: SignIn) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, keys: Keys, sessions: Sessions, signin: SignIn, events: Publisher
+    ) -> None:
+        self.events = events
         self.db = db
         self.settings = settings
         self.keys = keys
@@ -203,6 +207,9 @@ class AuthServicer:
             )
             pair = await self.sessions.open(tx, user["user_id"], user["tenant_id"], kind="password")
         log.info("account registered", extra={"user": user["user_id"]})
+        event = common_pb2.Event(type="account.registered", tenant_id=user["tenant_id"], subject_id=user["user_id"])
+        event.data.update({"user_id": user["user_id"], "username": user["username"]})
+        self.events.emit(event)
         return auth_pb2.RegisterResponse(user=model.user_message(user), **_pair_fields(pair))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext) -> Any:

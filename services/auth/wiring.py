@@ -14,6 +14,7 @@ from services.auth.schema import MIGRATIONS
 from services.auth.sessions import Sessions
 from services.auth.throttle import LoginThrottle
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.events.publisher import publisher_from_settings
 from services.common.tokens import TokenIssuer
 
 log = logging.getLogger("agentmesh.auth")
@@ -28,8 +29,10 @@ async def build(resources: Resources) -> Mapping[str, object]:
     if loaded:
         log.info("revocations in force", extra={"count": loaded})
     signin = SignIn(db, LoginThrottle(db))
+    events = publisher_from_settings(settings, "auth")
+    resources.stack.push_async_callback(events.aclose)
     return {
-        "agentmesh.v1.AuthService": AuthServicer(db, settings, resources.keys, sessions, signin),
+        "agentmesh.v1.AuthService": AuthServicer(db, settings, resources.keys, sessions, signin, events),
         "agentmesh.v1.UserService": UserServicer(db, sessions),
         "agentmesh.v1.UserAdminService": UserAdminServicer(db, sessions),
         "agentmesh.v1.ApiKeyService": ApiKeyServicer(db, sessions),

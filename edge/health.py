@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -18,14 +17,13 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from edge.errors import now_rfc3339
+
 VERSION = "0.1.0"
 PROBE_TIMEOUT = 1.0
 
 Probe = Callable[[], Awaitable[bool]]
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def unit_status(channel: grpc.aio.Channel, wait: float = PROBE_TIMEOUT) -> str:
@@ -69,7 +67,7 @@ class HealthEndpoints:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "healthy", "service": "edge", "version": VERSION, "uptime": self.uptime(),
-             "timestamp": _now()}
+             "timestamp": now_rfc3339()}
         )
 
     async def ready(self, request: web.Request) -> web.Response:
@@ -78,7 +76,7 @@ class HealthEndpoints:
         body: dict[str, Any] = {
             "status": "ready" if ready else "not_ready",
             "checks": statuses,
-            "timestamp": _now(),
+            "timestamp": now_rfc3339(),
         }
         return web.json_response(body, status=200 if ready else 503)
 
@@ -87,7 +85,7 @@ class HealthEndpoints:
         services = {name: ("online" if s == "SERVING" else "offline") for name, s in statuses.items()}
         overall = "operational" if all(v == "online" for v in services.values()) else "degraded"
         return web.json_response(
-            {"status": overall, "services": services, "uptime": self.uptime(), "timestamp": _now()}
+            {"status": overall, "services": services, "uptime": self.uptime(), "timestamp": now_rfc3339()}
         )
 
     async def metrics(self, request: web.Request) -> web.Response:

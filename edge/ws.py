@@ -27,7 +27,6 @@ import fnmatch
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -36,7 +35,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from edge import errors
-from edge.errors import EdgeError
+from edge.errors import EdgeError, now_rfc3339
 from edge.forward import UpstreamPool
 from edge.routes import Match
 from edge.transcode import BindError, MethodPlan
@@ -53,9 +52,6 @@ MAX_FRAME = 1024 * 1024
 
 Authenticate = Callable[[web.Request, MethodInfo], Awaitable[Sequence[tuple[str, str]]]]
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def with_query_token(request: web.Request) -> web.Request:
@@ -74,7 +70,7 @@ def with_query_token(request: web.Request) -> web.Request:
 def _error_frame(error: EdgeError, request_id: str, **extra: Any) -> str:
     return json.dumps(
         {"type": "error", "error": error.message, "data": errors.error_body(error, request_id), **extra,
-         "timestamp": _now()}
+         "timestamp": now_rfc3339()}
     )
 
 
@@ -196,7 +192,7 @@ class WebSocketBridge:
             command = None
         if not isinstance(command, dict) or command.get("type", "command") != "command":
             return {"type": "error", "error": "Invalid command",
-                    "data": {"details": "frames must be JSON objects of type 'command'"}, "timestamp": _now()}
+                    "data": {"details": "frames must be JSON objects of type 'command'"}, "timestamp": now_rfc3339()}
         name = command.get("event")
         frame_id = command.get("id")
         data = command.get("data") if isinstance(command.get("data"), dict) else {}
@@ -210,16 +206,16 @@ class WebSocketBridge:
                 if pattern in patterns:
                     patterns.remove(pattern)
         elif name == "ping":
-            return {"type": "response", "event": "pong", "id": frame_id, "timestamp": _now()}
+            return {"type": "response", "event": "pong", "id": frame_id, "timestamp": now_rfc3339()}
         else:
             return self._invalid(str(name), f"Command '{name}' not recognized", frame_id)
         return {"type": "response", "event": name, "data": {"events": list(patterns)}, "id": frame_id,
-                "timestamp": _now()}
+                "timestamp": now_rfc3339()}
 
     @staticmethod
     def _invalid(name: str, details: str, frame_id: Any) -> dict[str, Any]:
         return {"type": "error", "error": "Invalid command", "data": {"details": details, "command": name},
-                "id": frame_id, "timestamp": _now()}
+                "id": frame_id, "timestamp": now_rfc3339()}
 
     async def _forward_events(
         self, socket: web.WebSocketResponse, call: Any, patterns: list[str], info: MethodInfo, request_id: str
@@ -244,7 +240,7 @@ class WebSocketBridge:
             "event": as_dict.get("type", ""),
             "data": as_dict.get("data", {}),
             "id": as_dict.get("id", ""),
-            "timestamp": as_dict.get("time", _now()),
+            "timestamp": as_dict.get("time", now_rfc3339()),
         }
 
     # -- chat (seed 003) --------------------------------------------------------

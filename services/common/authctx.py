@@ -1,26 +1,14 @@
 """The caller of the current RPC, as a context variable.
 
-The edge forwards the verified principal as `x-user-*` metadata with the
-original token; the caller-context interceptor reads it into a :class:`Caller`
-that servicers, stores and logs see through :func:`current`.
+The caller-context interceptor verifies the credential (services/common/identity.py)
+and binds a :class:`Caller` that servicers, stores and logs see through
+:func:`current`; :meth:`Caller.metadata` carries it on to another unit.
 """
 
 from __future__ import annotations
 
 import contextvars
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-METADATA_KEYS = (
-    "x-user-id",
-    "x-client-id",
-    "x-user-role",
-    "x-user-tier",
-    "x-user-email",
-    "x-user-permissions",
-    "x-request-id",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +56,6 @@ class Caller:
 
 ANONYMOUS = Caller()
 _current: contextvars.ContextVar[Caller] = contextvars.ContextVar("agentmesh_caller", default=ANONYMOUS)
-
-
-def from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller:
-    """Read the caller from invocation metadata; a request id is made when none came."""
-    values: dict[str, str] = {}
-    for key, value in metadata or ():
-        if isinstance(value, str):
-            values[key] = value
-    raw = values.get("authorization", "")
-    token = raw[7:].strip() if raw[:7].lower() == "bearer " else ""
-    permissions = frozenset(p.strip() for p in values.get("x-user-permissions", "").split(",") if p.strip())
-    return Caller(
-        user_id=values.get("x-user-id", ""),
-        tenant_id=values.get("x-client-id", ""),
-        role=values.get("x-user-role", ""),
-        tier=values.get("x-user-tier", ""),
-        email=values.get("x-user-email", ""),
-        permissions=permissions,
-        request_id=values.get("x-request-id", "") or uuid.uuid4().hex,
-        token=token,
-    )
 
 
 def current() -> Caller:

@@ -7,7 +7,7 @@ placeholders; the PostgreSQL backend rewrites them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,8 +44,3 @@ class Database(Transaction, Protocol):
         """Apply the migrations not applied yet; return their versions."""
 
     async def close(self) -> None: ...
-
-
-async def iterate(rows: list[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row

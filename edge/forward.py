@@ -17,6 +17,7 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from edge.routes import upstream_key
+from services.common.channels import insecure_channel
 from services.common.policy import MethodInfo
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
@@ -26,18 +27,6 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
-# A unit that restarts should be reachable again within a second, not after gRPC's default
-# reconnect backoff (up to two minutes), during which every call would fail at once.
-CHANNEL_OPTIONS = (
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-)
-
-
-def _insecure(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-
 
 class MissingUpstream(ValueError):
     """A routed method whose unit or service has no address in the upstream map."""
@@ -46,7 +35,7 @@ class MissingUpstream(ValueError):
 class UpstreamPool:
     """The edge's connections to the units (or to any gRPC services it fronts)."""
 
-    def __init__(self, addresses: Mapping[str, str], *, channel_factory: ChannelFactory = _insecure) -> None:
+    def __init__(self, addresses: Mapping[str, str], *, channel_factory: ChannelFactory = insecure_channel) -> None:
         self._addresses = dict(addresses)
         self._factory = channel_factory
         self._channels: dict[str, grpc.aio.Channel] = {}  # by address: units may share one
@@ -66,10 +55,7 @@ class UpstreamPool:
             key = upstream_key(info, self._addresses)
             if key is None:
                 raise MissingUpstream(f"no upstream address for {info.unit} ({info.full_method})")
-            address = self._addresses[key]
-            channel = self._channels.get(address)
-            if channel is None:
-                channel = self._channels[address] = self._factory(address)
+            channel = self.channel(key)
             parse = message_factory.GetMessageClass(info.descriptor.output_type).FromString
             self._service[info.full_method] = info.unit
             if info.server_streaming:
@@ -80,6 +66,14 @@ class UpstreamPool:
                 self._unary[info.full_method] = channel.unary_unary(
                     info.full_method, request_serializer=_serialize, response_deserializer=parse
                 )
+
+    def channel(self, key: str) -> grpc.aio.Channel:
+        """The shared channel to an upstream (a unit name or a service); one per address."""
+        address = self._addresses[key]
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = self._factory(address)
+        return channel
 
     def unary(self, full_method: str) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
         return self._unary[full_method]

@@ -23,14 +23,14 @@ from edge.auth import AdminKeyLogin, ApiKeyResolver, EdgeAuthenticator, challeng
 from edge.config import EdgeSettings
 from edge.docs import add_doc_routes
 from edge.errors import EdgeError
-from edge.forward import CHANNEL_OPTIONS
+from edge.forward import UpstreamPool
 from edge.headers import HeaderPolicy
 from edge.health import VERSION, HealthEndpoints
 from edge.maintenance import MaintenanceSwitch
 from edge.openapi import OpenApiProvider
 from edge.ratelimit import LimiterUnavailable, RateLimits, rate_limit_headers, refusal_fields
 from edge.routes import build_router
-from services.common import policy
+from services.common import contracts, policy
 from services.common.errors import DomainError
 from services.common.identity import Authenticator
 from services.common.policy import MethodInfo
@@ -108,8 +108,6 @@ class Gate:
 
     async def __call__(self, request: web.Request, info: MethodInfo) -> Sequence[tuple[str, str]]:
         request[_ROUTE_KEY] = info.full_method
-        if request.path.startswith("/internal/"):
-            raise EdgeError(404, "no such endpoint")  # unit-to-unit methods are not served to the outside
         address = request.remote or ""
         try:
             identity = await self.identity.identify(request.headers, address, info)
@@ -158,14 +156,15 @@ async def _add_rate_headers(request: web.BaseRequest, response: web.StreamRespon
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> web.Application:
     """The whole edge for the units at their configured addresses."""
     registry = registry or CollectorRegistry()
-    methods = list(policy.table().values())
+    # Unit-to-unit methods (under /internal/) are not routed: the outside never reaches them.
+    methods = [m for m in policy.table().values() if not contracts.is_internal(m.descriptor)]
     router = build_router(methods)
-    upstreams = {unit: f"{settings.host}:{settings.ports[unit]}" for unit in UNITS}
+    pool = UpstreamPool({unit: f"{settings.host}:{settings.ports[unit]}" for unit in UNITS})
     keys = Keys.from_settings(settings)
     revocations = RevocationSet()
     verifier = TokenVerifier(keys, settings, revocations)
     stack = AsyncExitStack()
-    auth_channel = grpc.aio.insecure_channel(upstreams["auth"], options=CHANNEL_OPTIONS)
+    auth_channel = pool.channel("auth")
     credentials = ServiceCredentials(auth_channel, settings, "edge")
     identity = EdgeAuthenticator(
         Authenticator(verifier),
@@ -174,15 +173,14 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         credentials.token,
     )
     limits = RateLimits.from_settings(settings, registry)
-    admin_channel = grpc.aio.insecure_channel(upstreams["admin"], options=CHANNEL_OPTIONS)
-    maintenance = MaintenanceSwitch(admin_channel)
+    maintenance = MaintenanceSwitch(pool.channel("admin"))
     gate = Gate(identity, limits, maintenance)
     metrics = EdgeMetrics(registry)
     headers = HeaderPolicy(settings.cors_origins)
 
     app = build_app(
         router,
-        upstreams,
+        pool,
         authenticate=gate,
         settings=EdgeSettings.from_settings(settings),
         middlewares=[metrics.middleware()],
@@ -191,9 +189,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     headers.install(app)
     app.on_response_prepare.append(_add_rate_headers)
 
-    health_channels = {
-        unit: grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for unit, address in upstreams.items()
-    }
+    health_channels = {unit: pool.channel(unit) for unit in UNITS}
     probes = {}
     redis_ping = getattr(getattr(limits.limiter, "primary", None), "ping", None)
     if redis_ping is not None:
@@ -208,11 +204,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         maintenance.start()
         stack.push_async_callback(follower.stop)
         stack.push_async_callback(maintenance.stop)
-        stack.push_async_callback(auth_channel.close)
-        stack.push_async_callback(admin_channel.close)
-        for channel in health_channels.values():
-            stack.push_async_callback(channel.close)
-        stack.push_async_callback(limits.aclose)
+        stack.push_async_callback(limits.aclose)  # the pool's channels close with the app
         yield
         await stack.aclose()
 

@@ -29,7 +29,7 @@ async def build(resources: Resources) -> Mapping[str, object]:
     if loaded:
         log.info("revocations in force", extra={"count": loaded})
     signin = SignIn(db, LoginThrottle(db))
-    events = publisher_from_settings(settings, "auth")
+    events = publisher_from_settings(settings, resources.credentials)
     resources.stack.push_async_callback(events.aclose)
     return {
         "agentmesh.v1.AuthService": AuthServicer(db, settings, resources.keys, sessions, signin, events),

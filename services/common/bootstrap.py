@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.common import contracts, logs
+from services.common.channels import insecure_channel
 from services.common.handlers import generic_handlers
 from services.common.identity import Authenticator
 from services.common.interceptors import CallerContextInterceptor, ErrorInterceptor, MetricsInterceptor
@@ -50,6 +51,8 @@ class Resources:
     keys: Keys
     verifier: TokenVerifier
     revocations: RevocationSet
+    # This unit's service token (and its channel to the auth unit), for calls to other units.
+    credentials: ServiceCredentials
     # Run when drain starts, before in-flight calls are awaited: end long-lived streams (event
     # feeds) so that a drain does not wait out the whole grace period for them.
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -144,9 +147,10 @@ async def start(
 
     db = await _open_database(spec, settings)
     stack.push_async_callback(db.close)
+    credentials = _service_credentials(spec.name, settings, stack)
     if spec.name != "auth":
-        await _follow_revocations(spec.name, settings, stack, revocations)
-    resources = Resources(settings, db, stack, keys, verifier, revocations)
+        _follow_revocations(credentials, stack, revocations)
+    resources = Resources(settings, db, stack, keys, verifier, revocations, credentials)
     servicers = await spec.build(resources)
     server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
 
@@ -171,16 +175,16 @@ async def start(
     return unit
 
 
-async def _follow_revocations(
-    unit: str, settings: Settings, stack: AsyncExitStack, revocations: RevocationSet
-) -> None:
-    """Every unit but auth learns of logouts and revoked keys from the auth unit's feed."""
-    channel = grpc.aio.insecure_channel(
-        auth_address(settings),
-        options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)],
-    )
+def _service_credentials(unit: str, settings: Settings, stack: AsyncExitStack) -> ServiceCredentials:
+    """The unit's own service token, over its one channel to the auth unit."""
+    channel = insecure_channel(auth_address(settings))
     stack.push_async_callback(channel.close)
-    follower = RevocationFollower(channel, ServiceCredentials(channel, settings, unit), revocations)
+    return ServiceCredentials(channel, settings, unit)
+
+
+def _follow_revocations(credentials: ServiceCredentials, stack: AsyncExitStack, revocations: RevocationSet) -> None:
+    """Every unit but auth learns of logouts and revoked keys from the auth unit's feed."""
+    follower = RevocationFollower(credentials.channel, credentials, revocations)
     follower.start()
     stack.push_async_callback(follower.stop)
 

@@ -88,3 +88,13 @@ def _binding(rule: http_pb2.HttpRule) -> Binding:
     if kind is None:
         raise ValueError("an http rule without a pattern")
     return Binding(kind.upper(), getattr(rule, kind), rule.body, rule.response_body)
+
+
+# Unit-to-unit methods are bound under this prefix (protos/README.md); the edge does not serve them.
+INTERNAL_PREFIX = "/internal/"
+
+
+def is_internal(method: MethodDescriptor) -> bool:
+    """Every HTTP rule of the method is an internal one."""
+    bindings = http_bindings(method)
+    return bool(bindings) and all(b.path.startswith(INTERNAL_PREFIX) for b in bindings)

@@ -42,9 +42,10 @@ class ServiceCredentials:
     def __init__(
         self, channel: grpc.aio.Channel, settings: Settings, unit: str, *, clock: Callable[[], float] = time.time
     ) -> None:
+        self.channel = channel
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
         self._settings = settings
-        self._unit = unit
+        self.unit = unit
         self._clock = clock
         self._token = ""
         self._renew_at = 0.0
@@ -56,7 +57,7 @@ class ServiceCredentials:
         async with self._lock:
             if not self._token or self._clock() >= self._renew_at:
                 reply = await self._stub.IssueServiceToken(
-                    auth_pb2.IssueServiceTokenRequest(service=self._unit, secret=service_secret(self._settings)),
+                    auth_pb2.IssueServiceTokenRequest(service=self.unit, secret=service_secret(self._settings)),
                     timeout=self._settings.service_timeout,
                 )
                 self._token = reply.access_token

@@ -17,6 +17,7 @@ import grpc
 from agentmesh.v1 import admin_pb2, admin_pb2_grpc
 from agentmesh.v1.common_pb2 import Event
 
+from services.common.channels import insecure_channel
 from services.common.events import EventBus, bus_from_settings
 from services.common.servicecreds import ServiceCredentials
 from services.common.settings import Settings
@@ -73,14 +74,11 @@ class BusPublisher(_Background):
 class HubPublisher(_Background):
     """Publishes through the admin unit's EventService.PublishEvent."""
 
-    def __init__(self, settings: Settings, unit: str, *, timeout: float = 2.0) -> None:
+    def __init__(self, settings: Settings, credentials: ServiceCredentials, *, timeout: float = 2.0) -> None:
         super().__init__()
-        self._unit = unit
-        address = f"{settings.host}:{settings.ports['admin']}"
-        self._channel = grpc.aio.insecure_channel(address)
-        auth = grpc.aio.insecure_channel(f"{settings.host}:{settings.ports['auth']}")
-        self._auth_channel = auth
-        self._credentials = ServiceCredentials(auth, settings, unit)
+        self._unit = credentials.unit
+        self._channel = insecure_channel(f"{settings.host}:{settings.ports['admin']}")
+        self._credentials = credentials
         self._stub = admin_pb2_grpc.EventServiceStub(self._channel)
         self._timeout = timeout
 
@@ -99,11 +97,10 @@ class HubPublisher(_Background):
     async def aclose(self) -> None:
         await self._finish()
         await self._channel.close()
-        await self._auth_channel.close()
 
 
-def publisher_from_settings(settings: Settings, unit: str) -> Publisher:
-    """Redis when REDIS_URL is set; otherwise the admin unit's hub."""
+def publisher_from_settings(settings: Settings, credentials: ServiceCredentials) -> Publisher:
+    """Redis when REDIS_URL is set; otherwise the admin unit's hub, under the unit's service token."""
     if settings.redis_url:
-        return BusPublisher(bus_from_settings(settings, source=unit))
-    return HubPublisher(settings, unit)
+        return BusPublisher(bus_from_settings(settings, source=credentials.unit))
+    return HubPublisher(settings, credentials)

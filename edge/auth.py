@@ -16,7 +16,6 @@ forwarded is built here from the verified principal only.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -31,7 +30,7 @@ from services.common.authctx import Caller
 from services.common.errors import DomainError, PermissionDenied, Unauthenticated, Unavailable
 from services.common.identity import Authenticator, authorize
 from services.common.policy import MethodInfo
-from services.common.servicecreds import ServiceCredentials
+from services.common.servicecreds import RenewingToken, ServiceCredentials
 from services.common.tokens import RevocationSet
 
 API_KEY_CACHE_SECONDS = 30.0
@@ -109,27 +108,18 @@ class AdminKeyLogin:
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
         self._admin_key = admin_key
         self._timeout = timeout
-        self._token = ""
-        self._renew_at = 0.0
-        self._lock = asyncio.Lock()
+        self.token = RenewingToken(self._sign_in)
 
     def matches(self, key: str) -> bool:
         return bool(self._admin_key) and hmac.compare_digest(key.encode(), self._admin_key.encode())
 
-    async def token(self) -> str:
-        if self._token and time.monotonic() < self._renew_at:
-            return self._token
-        async with self._lock:
-            if not self._token or time.monotonic() >= self._renew_at:
-                try:
-                    reply = await self._stub.AdminLogin(
-                        auth_pb2.AdminLoginRequest(api_key=self._admin_key), timeout=self._timeout
-                    )
-                except grpc.aio.AioRpcError as err:
-                    raise Unavailable("the auth unit cannot sign the admin key in", reason="AUTH_UNAVAILABLE") from err
-                self._token = reply.access_token
-                self._renew_at = time.monotonic() + reply.expires_in * 0.8
-        return self._token
+    async def _sign_in(self) -> tuple[str, float]:
+        try:
+            request = auth_pb2.AdminLoginRequest(api_key=self._admin_key)
+            reply = await self._stub.AdminLogin(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as err:
+            raise Unavailable("the auth unit cannot sign the admin key in", reason="AUTH_UNAVAILABLE") from err
+        return reply.access_token, reply.expires_in
 
 
 TokenSource = Callable[[], Awaitable[str]]

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from agentmesh.v1 import auth_pb2, auth_pb2_grpc
@@ -36,33 +36,47 @@ def service_secret(settings: Settings) -> str:
     return hmac.new(settings.jwt_secret.encode(), b"agentmesh service credential v1", hashlib.sha256).hexdigest()
 
 
-class ServiceCredentials:
-    """A cached service token for one unit, renewed when less than a fifth of its life is left."""
+class RenewingToken:
+    """A token fetched once and shared, fetched again when less than a fifth of its life is left.
+
+    `fetch` returns (token, lifetime in seconds); concurrent callers wait for one fetch.
+    """
 
     def __init__(
-        self, channel: grpc.aio.Channel, settings: Settings, unit: str, *, clock: Callable[[], float] = time.time
+        self, fetch: Callable[[], Awaitable[tuple[str, float]]], *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.channel = channel
-        self._stub = auth_pb2_grpc.AuthServiceStub(channel)
-        self._settings = settings
-        self.unit = unit
+        self._fetch = fetch
         self._clock = clock
         self._token = ""
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def token(self) -> str:
+    async def __call__(self) -> str:
         if self._token and self._clock() < self._renew_at:
             return self._token
         async with self._lock:
             if not self._token or self._clock() >= self._renew_at:
-                reply = await self._stub.IssueServiceToken(
-                    auth_pb2.IssueServiceTokenRequest(service=self.unit, secret=service_secret(self._settings)),
-                    timeout=self._settings.service_timeout,
-                )
-                self._token = reply.access_token
-                self._renew_at = self._clock() + reply.expires_in * 0.8
+                token, lifetime = await self._fetch()
+                self._token, self._renew_at = token, self._clock() + lifetime * 0.8
         return self._token
+
+
+class ServiceCredentials:
+    """One unit's service token, from the auth unit in exchange for the service secret."""
+
+    def __init__(self, channel: grpc.aio.Channel, settings: Settings, unit: str) -> None:
+        self.channel = channel
+        self.unit = unit
+        self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self._settings = settings
+        self.token = RenewingToken(self._issue)
+
+    async def _issue(self) -> tuple[str, float]:
+        reply = await self._stub.IssueServiceToken(
+            auth_pb2.IssueServiceTokenRequest(service=self.unit, secret=service_secret(self._settings)),
+            timeout=self._settings.service_timeout,
+        )
+        return reply.access_token, reply.expires_in
 
     async def metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {await self.token()}")]

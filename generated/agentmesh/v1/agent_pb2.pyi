@@ -323,6 +323,32 @@ class AdminListAgentsResponse(_message.Message):
     total_size: int
     def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
+class ResolveWorkersRequest(_message.Message):
+    __slots__ = ("agent_id", "team_id")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    team_id: str
+    def __init__(self, agent_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
+
+class AgentRuntime(_message.Message):
+    __slots__ = ("agent", "api_key")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    api_key: str
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class ResolveWorkersResponse(_message.Message):
+    __slots__ = ("agents", "strategy", "team")
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentRuntime]
+    strategy: str
+    team: Team
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentRuntime, _Mapping]]] = ..., strategy: _Optional[str] = ..., team: _Optional[_Union[Team, _Mapping]] = ...) -> None: ...
+
 class ListTeamsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "limit", "offset", "filter", "order_by", "agent_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

@@ -83,6 +83,11 @@ class AgentServiceStub:
                 request_serializer=agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsRequest.SerializeToString,
                 response_deserializer=agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsResponse.FromString,
                 _registered_method=True)
+        self.ResolveWorkers = channel.unary_unary(
+                '/agentmesh.v1.AgentService/ResolveWorkers',
+                request_serializer=agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersRequest.SerializeToString,
+                response_deserializer=agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -156,6 +161,16 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveWorkers(self, request, context):
+        """ResolveWorkers gives the task unit what it needs to run a task for an
+        agent or a team: the agents (with their decrypted provider keys) and the
+        team's strategy. Units only, acting for the task's submitter: the agent or
+        team must belong to the submitter's tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +218,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.AdminListAgents,
                     request_deserializer=agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsRequest.FromString,
                     response_serializer=agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsResponse.SerializeToString,
+            ),
+            'ResolveWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveWorkers,
+                    request_deserializer=agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersRequest.FromString,
+                    response_serializer=agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -452,6 +472,33 @@ class AgentService:
             '/agentmesh.v1.AgentService/AdminListAgents',
             agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsRequest.SerializeToString,
             agentmesh_dot_v1_dot_agent__pb2.AdminListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentmesh.v1.AgentService/ResolveWorkers',
+            agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersRequest.SerializeToString,
+            agentmesh_dot_v1_dot_agent__pb2.ResolveWorkersResponse.FromString,
             options,
             channel_credentials,
             insecure,

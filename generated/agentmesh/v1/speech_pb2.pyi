@@ -188,7 +188,7 @@ class ListVoicesResponse(_message.Message):
     def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "system", "model", "provider", "temperature", "max_tokens", "conversation_id")
+    __slots__ = ("prompt", "system", "model", "provider", "temperature", "max_tokens", "conversation_id", "api_key", "parameters")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,8 @@ class GenerateRequest(_message.Message):
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     system: str
     model: str
@@ -203,7 +205,9 @@ class GenerateRequest(_message.Message):
     temperature: float
     max_tokens: int
     conversation_id: str
-    def __init__(self, prompt: _Optional[str] = ..., system: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., conversation_id: _Optional[str] = ...) -> None: ...
+    api_key: str
+    parameters: _struct_pb2.Struct
+    def __init__(self, prompt: _Optional[str] = ..., system: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., conversation_id: _Optional[str] = ..., api_key: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("text", "provider", "model", "usage", "cached", "finish_reason")
@@ -222,7 +226,7 @@ class GenerateResponse(_message.Message):
     def __init__(self, text: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., cached: _Optional[bool] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class StreamGenerateRequest(_message.Message):
-    __slots__ = ("prompt", "system", "model", "provider", "temperature", "max_tokens", "conversation_id")
+    __slots__ = ("prompt", "system", "model", "provider", "temperature", "max_tokens", "conversation_id", "api_key", "parameters")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +234,8 @@ class StreamGenerateRequest(_message.Message):
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     system: str
     model: str
@@ -237,7 +243,9 @@ class StreamGenerateRequest(_message.Message):
     temperature: float
     max_tokens: int
     conversation_id: str
-    def __init__(self, prompt: _Optional[str] = ..., system: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., conversation_id: _Optional[str] = ...) -> None: ...
+    api_key: str
+    parameters: _struct_pb2.Struct
+    def __init__(self, prompt: _Optional[str] = ..., system: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., conversation_id: _Optional[str] = ..., api_key: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StreamGenerateResponse(_message.Message):
     __slots__ = ("delta", "done", "finish_reason", "usage", "provider", "model")

@@ -73,6 +73,19 @@ class Settings:
     grace_period: float = 10.0
     log_level: str = "INFO"
     log_format: str = "json"
+    # LLM path (speech unit): the default provider ("echo" is the built-in deterministic one, for
+    # development; "openai" is any OpenAI-compatible HTTP server), its model and where it is.
+    llm_provider: str = "echo"
+    llm_model: str = ""
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 60.0
+    llm_cache_ttl: float = 3600.0
+    # Encrypts secrets kept at rest (agents' provider keys). Derived from JWT_SECRET when unset.
+    encryption_key: str = field(default="", repr=False)
+    # Task unit: concurrent tasks per process, and a task's deadline when it names none.
+    task_workers: int = 16
+    task_timeout: float = 300.0
     # Set by `make run`'s supervisor, which prints the start-up warnings once for all processes.
     supervised: bool = False
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -131,6 +144,15 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
             log_format=env.choice("AGENTMESH_LOG_FORMAT", "json", ("json", "text")),
             supervised=env.text("AGENTMESH_SUPERVISED", "") == "1",
+            llm_provider=env.choice("LLM_PROVIDER", "echo", ("echo", "openai")),
+            llm_model=env.text("LLM_MODEL", ""),
+            openai_base_url=env.url("OPENAI_BASE_URL", ("http", "https")) or "https://api.openai.com/v1",
+            openai_api_key=env.text("OPENAI_API_KEY", ""),
+            llm_timeout=env.number("LLM_TIMEOUT", 60.0, low=0.1, high=3600.0),
+            llm_cache_ttl=env.number("LLM_CACHE_TTL", 3600.0, low=0.0, high=30 * 86400.0),
+            encryption_key=env.text("AGENTMESH_ENCRYPTION_KEY", ""),
+            task_workers=env.integer("TASK_WORKERS", 16, low=1, high=1024),
+            task_timeout=env.number("TASK_TIMEOUT", 300.0, low=1.0, high=86400.0),
         )
         return settings
 
@@ -144,6 +166,11 @@ class Settings:
             )
         if self.cors_origins == ("*",):
             problems.append("CORS_ORIGINS allows every origin (*)")
+        if not self.encryption_key:
+            problems.append(
+                "AGENTMESH_ENCRYPTION_KEY is not set: stored provider keys are encrypted with a key derived "
+                "from JWT_SECRET, so rotating JWT_SECRET makes them unreadable"
+            )
         if not self.admin_api_key:
             problems.append("ADMIN_API_KEY is not set: the seed 000 admin-key login is disabled")
         return problems

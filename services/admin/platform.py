@@ -1,8 +1,13 @@
-"""PlatformAdminService: what is built so far is the maintenance switch.
+"""PlatformAdminService: what is built so far is the maintenance switch and the broadcast.
 
 The switch is one row in the admin unit's database; changing it publishes
 `system.maintenance` (a platform-wide event) and the edge, which polls
 GetMaintenanceMode, answers 503 to non-admins while it is on.
+
+Broadcast publishes `system.notification` to everyone (no tenant) or to one
+tenant. In-app notifications (NotificationService) are not built yet, so a
+broadcast reaches the clients connected now and is not stored per user
+(`recipient_count` is 0).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from services.common.protoutil import seconds, timestamp
 from services.common.storage import Database
 
 MAX_MESSAGE = 500
+MAX_BROADCAST = 2000
+MAX_TITLE = 200
+LEVELS = ("info", "warning", "critical")
 
 
 def _state(row: dict[str, Any]) -> admin_pb2.MaintenanceMode:
@@ -70,3 +78,25 @@ class PlatformAdminServicer:
         event.data.update({"enabled": state.enabled, "message": state.message, "updated_by": caller.user_id})
         await self.bus.publish(event)
         return admin_pb2.SetMaintenanceModeResponse(maintenance=state)
+
+    async def Broadcast(self, request: admin_pb2.BroadcastRequest, context: grpc.aio.ServicerContext) -> Any:
+        text = request.message.strip()
+        if not text or len(request.message) > MAX_BROADCAST:
+            raise InvalidArgument.field("message", f"1 to {MAX_BROADCAST} characters")
+        if len(request.title) > MAX_TITLE:
+            raise InvalidArgument.field("title", f"at most {MAX_TITLE} characters")
+        level = request.level or "info"
+        if level not in LEVELS:
+            raise InvalidArgument.field("level", f"one of {', '.join(LEVELS)}")
+        if request.HasField("expires_at") and seconds(request.expires_at) <= time.time():
+            raise InvalidArgument.field("expires_at", "must be in the future")
+        caller = authctx.current()
+        event = common_pb2.Event(type="system.notification", tenant_id=request.tenant_id, subject_id="broadcast")
+        event.data.update({"message": text, "title": request.title, "level": level, "from": caller.user_id})
+        if request.HasField("expires_at"):
+            event.data["expires_at"] = request.expires_at.ToJsonString()
+        delivered = self.bus.audience(event)
+        published = await self.bus.publish(event)
+        return admin_pb2.BroadcastResponse(
+            event_id=published.id, recipient_count=0, delivered_count=delivered, sent_at=published.time
+        )

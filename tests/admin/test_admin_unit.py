@@ -140,3 +140,43 @@ async def test_drain_ends_event_feeds_at_once(settings: Settings, bearer: Bearer
             await unit.drain(grace=10)
             assert asyncio.get_running_loop().time() - started < 2  # not the whole grace period
             assert await watch.read() == grpc.aio.EOF  # the feed ended; clients reconnect elsewhere
+
+
+async def test_broadcast_reaches_everyone_or_one_tenant(channel: grpc.aio.Channel, bearer: Bearer) -> None:
+    platform = admin_pb2_grpc.PlatformAdminServiceStub(channel)
+    hub = admin_pb2_grpc.EventServiceStub(channel)
+    admin = bearer(sub="root", tid="ops", role="admin")
+    alice = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["system.notification"]),
+                            metadata=bearer(sub="alice", tid="tenant-a"))
+    bob = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["system.*"]),
+                          metadata=bearer(sub="bob", tid="tenant-b"))
+    await asyncio.sleep(0.2)
+    everyone = await platform.Broadcast(admin_pb2.BroadcastRequest(message="maintenance at noon", level="warning"),
+                                        metadata=admin)
+    assert everyone.event_id and everyone.delivered_count == 2 and everyone.sent_at.seconds
+    only_a = await platform.Broadcast(admin_pb2.BroadcastRequest(message="hello A", tenant_id="tenant-a"),
+                                      metadata=admin)
+    assert only_a.delivered_count == 1
+    await platform.Broadcast(admin_pb2.BroadcastRequest(message="last"), metadata=admin)
+    got_alice, got_bob = await asyncio.wait_for(asyncio.gather(_collect(alice, 3), _collect(bob, 2)), 5)
+    assert [e.data["message"] for e in got_alice] == ["maintenance at noon", "hello A", "last"]
+    assert [e.data["message"] for e in got_bob] == ["maintenance at noon", "last"]
+    assert got_alice[0].data["level"] == "warning" and got_alice[0].id == everyone.event_id
+    assert got_alice[1].data["level"] == "info" and got_alice[1].tenant_id == "tenant-a"
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [({"message": "  "}, "message"), ({"message": "x" * 2001}, "message"),
+     ({"message": "hi", "level": "loud"}, "level"), ({"message": "hi", "title": "t" * 201}, "title")],
+)
+async def test_broadcast_refuses_bad_input(
+    channel: grpc.aio.Channel, bearer: Bearer, request_fields: dict[str, str], field: str
+) -> None:
+    platform = admin_pb2_grpc.PlatformAdminServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await platform.Broadcast(admin_pb2.BroadcastRequest(**request_fields), metadata=bearer(sub="r", role="admin"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in (info.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await platform.Broadcast(admin_pb2.BroadcastRequest(message="hi"), metadata=bearer(sub="u", tid="t"))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -115,6 +115,10 @@ class EventBus(Protocol):
         """Whether the backend answers (for readiness checks)."""
         ...
 
+    def audience(self, event: Event) -> int:
+        """The subscriptions open on this process that would receive the event (not other replicas')."""
+        ...
+
     async def aclose(self) -> None:
         """Close every subscription (their iteration ends) and release the backend."""
         ...

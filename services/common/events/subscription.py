@@ -292,6 +292,10 @@ class Fanout:
             if subscription.filter.accepts(event):
                 subscription.offer(event)
 
+    def audience(self, event: Event) -> int:
+        """How many of these subscriptions would receive the event."""
+        return sum(1 for subscription in self._candidates(event) if subscription.filter.accepts(event))
+
     def notify_gap(self) -> None:
         for subscription in self._all:
             subscription.notify_gap()
@@ -322,6 +326,11 @@ class SubscribingBus:
 
     _queue_size: int
     _metrics: EventBusMetrics | None
+    _fanout: Fanout
+
+    def audience(self, event: Event) -> int:
+        """The subscriptions open on this process that would receive the event (not other replicas')."""
+        return self._fanout.audience(event)
 
     def subscribe(
         self,

@@ -100,7 +100,7 @@ class Dispatcher:
         self.authenticate = authenticate
         codec = Codec(settings.codec_options())
         self.plans: dict[Target, MethodPlan] = {t: MethodPlan(t, codec) for t in router.targets}
-        self.sockets = WebSocketBridge(pool, authenticate, camel=settings.camel_case)
+        self.sockets = WebSocketBridge(pool, authenticate, camel=settings.camel_case, limits=settings.sockets)
         self._event_ids = {
             t: event_id_getter(t.info.descriptor.output_type) for t in self.plans if t.info.server_streaming
         }
@@ -203,9 +203,14 @@ class Dispatcher:
         replies: AsyncIterator[Any] = call.__aiter__()
         try:
             try:
-                first: Message | None = await replies.__anext__()
+                # The headers go out once the unit has answered: its first message, its failure
+                # (then a proper HTTP status), or its initial metadata (a feed that is open but has
+                # nothing to say yet, such as an event feed, is "connected" at once).
+                await call.initial_metadata()
+                first: Message | None = await replies.__anext__() if call.done() else None
+                started = first is not None or call.done()
             except StopAsyncIteration:
-                first = None
+                first, started = None, True
             except grpc.aio.AioRpcError as exc:
                 raise errors.from_rpc_error(exc, service=info.unit, camel=self.settings.camel_case) from None
             response = web.StreamResponse(
@@ -222,6 +227,7 @@ class Dispatcher:
             try:
                 if first is not None:
                     await response.write(frame(first))
+                if first is not None or not started:
                     async for reply in replies:
                         await response.write(frame(reply))
                 await response.write_eof()
@@ -298,6 +304,7 @@ def build_app(
     app = web.Application(client_max_size=edge_settings.max_body_bytes, middlewares=list(middlewares))
     app[DISPATCHER] = dispatcher
     app.cleanup_ctx.append(upstream_channels)
+    app.on_shutdown.append(dispatcher.sockets.shutdown)
     app.router.add_route("*", "/{tail:.*}", dispatcher.handle)
     return app
 

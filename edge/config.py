@@ -7,10 +7,11 @@ the edge's slice of it plus the transcoding switches, passed explicitly to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edge.jsoncodec import CodecOptions
+from edge.ws import SocketLimits
 from services.common.settings import Settings
 
 MIB = 1024 * 1024
@@ -32,10 +33,13 @@ class EdgeSettings:
     ignore_unknown: bool = False
     # Fields without presence are written at their defaults, so clients see stable keys.
     emit_unpopulated: bool = True
+    # WebSocket frame size, sockets per user, subscriptions and send queue per socket.
+    sockets: SocketLimits = field(default_factory=SocketLimits)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> EdgeSettings:
-        return replace(cls(service_timeout=settings.service_timeout), **overrides)
+        sockets = SocketLimits(max_sockets_per_user=settings.ws_max_sockets_per_user)
+        return replace(cls(service_timeout=settings.service_timeout, sockets=sockets), **overrides)
 
     def codec_options(self) -> CodecOptions:
         return CodecOptions(

@@ -15,7 +15,15 @@ The method's policy option `websocket_protocol` picks one:
   frames.
 
 Browsers cannot set headers on a WebSocket, so a token may also come as the
-`access_token` (or `token`) query parameter.
+`access_token` (or `token`) query parameter, or as the subprotocol pair
+`Sec-WebSocket-Protocol: bearer, <token>` (the socket then speaks `bearer`).
+
+Limits (:class:`SocketLimits`): frames larger than `max_frame` close the
+socket with 1009; a principal holds at most `max_sockets_per_user` sockets
+(429 before the upgrade past that); an event socket holds at most
+`max_subscriptions` patterns and writes through a bounded outbox
+(:mod:`edge.wsevents`). Heartbeat pings every 30 s. When the edge shuts down,
+every socket is closed with 1001 after the frames already queued are sent.
 """
 
 from __future__ import annotations
@@ -23,15 +31,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import fnmatch
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from aiohttp import WSMsgType, web
-from google.protobuf import json_format
+from aiohttp import WSCloseCode, WSMsgType, web
 from google.protobuf.message import Message
 
 from edge import errors
@@ -39,32 +47,51 @@ from edge.errors import EdgeError, now_rfc3339
 from edge.forward import UpstreamPool
 from edge.routes import Match
 from edge.transcode import BindError, MethodPlan
+from edge.wsevents import EventSocket, FeedHub, Outbox, finish
 from services.common.policy import MethodInfo
 
 log = logging.getLogger("agentmesh.edge.ws")
 
 TOKEN_PARAMS = ("access_token", "token")
+BEARER_PROTOCOL = "bearer"
 HEARTBEAT = 30.0
 # How often an open socket's credential is checked again (expiry, logout, revoked key).
 RECHECK_SECONDS = 5.0
 CLOSE_UNAUTHENTICATED = 4401
-MAX_FRAME = 1024 * 1024
+# How long a shutting-down edge lets each socket send what it has queued.
+DRAIN_SECONDS = 2.0
+# Metadata that differs between sockets of one principal without changing what a feed sends them.
+_UNSHARED_METADATA = frozenset({"authorization", "x-request-id"})
 
 Authenticate = Callable[[web.Request, MethodInfo], Awaitable[Sequence[tuple[str, str]]]]
 
 
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    max_frame: int = 1024 * 1024
+    max_sockets_per_user: int = 100
+    max_subscriptions: int = 50
+    # Event frames waiting for a slow client before events are dropped, and the drops that close it.
+    send_queue: int = 256
+    max_dropped: int = 1024
 
-def with_query_token(request: web.Request) -> web.Request:
-    """The request, with a query-string token moved into the Authorization header."""
+
+def with_handshake_token(request: web.Request) -> tuple[web.Request, tuple[str, ...]]:
+    """The request with a query-string or subprotocol token moved into the Authorization header,
+    and the subprotocols the socket may answer with."""
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    token = ""
+    protocols: tuple[str, ...] = ()
+    if len(offered) >= 2 and offered[0].lower() == BEARER_PROTOCOL:
+        token, protocols = offered[1], (offered[0],)
     if "Authorization" in request.headers:
-        return request
-    for name in TOKEN_PARAMS:
-        token = request.query.get(name)
-        if token:
-            headers = request.headers.copy()
-            headers["Authorization"] = f"Bearer {token}"
-            return request.clone(headers=headers)
-    return request
+        return request, protocols
+    token = next((request.query[name] for name in TOKEN_PARAMS if request.query.get(name)), token)
+    if not token:
+        return request, protocols
+    headers = request.headers.copy()
+    headers["Authorization"] = f"Bearer {token}"
+    return request.clone(headers=headers), protocols
 
 
 def _error_frame(error: EdgeError, request_id: str, **extra: Any) -> str:
@@ -75,25 +102,43 @@ def _error_frame(error: EdgeError, request_id: str, **extra: Any) -> str:
 
 
 class WebSocketBridge:
-    def __init__(self, pool: UpstreamPool, authenticate: Authenticate | None, *, camel: bool = False) -> None:
+    def __init__(
+        self, pool: UpstreamPool, authenticate: Authenticate | None, *, camel: bool = False,
+        limits: SocketLimits | None = None,
+    ) -> None:
         self.pool = pool
         self.authenticate = authenticate
         self.camel = camel
+        self.limits = limits or SocketLimits()
+        self.feeds = FeedHub()
         self._frame_plans: dict[int, MethodPlan] = {}
+        self._per_principal: Counter[str] = Counter()
+        # How to close each open socket when the edge shuts down.
+        self._closers: dict[web.WebSocketResponse, Callable[[], Awaitable[None]]] = {}
         # Checks the caller's credential again without counting a request (set by the edge's wiring);
         # a socket whose credential expired or was revoked is closed with 4401.
         self.recheck: Callable[[web.Request, MethodInfo], Awaitable[None]] | None = None
         self.recheck_every = RECHECK_SECONDS
 
+    @property
+    def open_sockets(self) -> int:
+        return len(self._closers)
+
     async def serve(self, request: web.Request, match: Match, plan: MethodPlan, request_id: str) -> web.StreamResponse:
         info = match.target.info
-        request = with_query_token(request)
+        request, protocols = with_handshake_token(request)
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if self.authenticate is not None:
             metadata.extend(await self.authenticate(request, info))  # refusals answer before the upgrade
+        principal = dict(metadata).get("x-user-id") or f"address:{request.remote or ''}"
+        if self._per_principal[principal] >= self.limits.max_sockets_per_user:
+            raise EdgeError(429, f"at most {self.limits.max_sockets_per_user} open sockets per user",
+                            code="RESOURCE_EXHAUSTED")
         query = [(k, v) for k, v in request.query.items() if k not in TOKEN_PARAMS]
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=self.limits.max_frame, protocols=protocols)
         await socket.prepare(request)
+        self._per_principal[principal] += 1
+        self._closers[socket] = lambda: self._going_away(socket)
         protocol = info.policy.websocket_protocol
         watchdog = (
             asyncio.create_task(self._watch_credential(socket, request, info, request_id))
@@ -111,8 +156,23 @@ class WebSocketBridge:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            self._closers.pop(socket, None)
+            self._per_principal[principal] -= 1
+            if self._per_principal[principal] <= 0:
+                del self._per_principal[principal]
             await socket.close()
         return socket
+
+    @staticmethod
+    async def _going_away(socket: web.WebSocketResponse) -> None:
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"the edge is shutting down")
+
+    async def shutdown(self, _app: web.Application | None = None) -> None:
+        """Close every socket with 1001 (going away), after what each has queued is sent."""
+        closers = list(self._closers.values())
+        self._closers.clear()
+        if closers:
+            await asyncio.gather(*(close() for close in closers), return_exceptions=True)
 
     async def _watch_credential(
         self, socket: web.WebSocketResponse, request: web.Request, info: MethodInfo, request_id: str
@@ -165,27 +225,42 @@ class WebSocketBridge:
         message = await self._opening_request(socket, plan, match, query, request_id)
         if message is None:
             return
-        patterns: list[str] = list(getattr(message, "patterns", []))
+        patterns: list[str] = list(getattr(message, "patterns", []))[: self.limits.max_subscriptions]
         if hasattr(message, "patterns"):
             del message.patterns[:]  # the edge filters, so one call serves every subscription change
         info = match.target.info
-        call = self.pool.stream(info.full_method)(message, metadata=metadata)
-        feed = asyncio.create_task(self._forward_events(socket, call, patterns, info, request_id))
+        outbox = Outbox(socket, capacity=self.limits.send_queue, max_dropped=self.limits.max_dropped)
+        state = EventSocket(outbox, patterns)
+        writer = asyncio.create_task(outbox.run())
+        self._closers[socket] = lambda: self._close_events(outbox, writer)
+        principal = tuple(sorted((k, v) for k, v in metadata if k not in _UNSHARED_METADATA))
+        key = (info.full_method, message.SerializeToString(deterministic=True), principal)
+
+        def error_frame(exc: grpc.aio.AioRpcError) -> str:
+            return _error_frame(errors.from_rpc_error(exc, service=info.unit, camel=self.camel), request_id)
+
+        feed = self.feeds.join(
+            key, lambda: self.pool.stream(info.full_method)(message, metadata=metadata), state, error_frame
+        )
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
                     continue
-                reply = self._command(frame.data, patterns)
-                await socket.send_str(json.dumps(reply))
-                if feed.done():
+                outbox.push(json.dumps(self._command(frame.data, state)))
+                if writer.done():
                     break
         finally:
-            call.cancel()
-            feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await feed
+            feed.remove(state)
+            if not writer.done():
+                outbox.close(WSCloseCode.OK)
+                await finish(writer, 1.0)
 
-    def _command(self, text: str, patterns: list[str]) -> dict[str, Any]:
+    @staticmethod
+    async def _close_events(outbox: Outbox, writer: asyncio.Task[None]) -> None:
+        outbox.close(WSCloseCode.GOING_AWAY, b"the edge is shutting down")
+        await finish(writer, DRAIN_SECONDS)
+
+    def _command(self, text: str, state: EventSocket) -> dict[str, Any]:
         try:
             command = json.loads(text)
         except ValueError:
@@ -196,52 +271,30 @@ class WebSocketBridge:
         name = command.get("event")
         frame_id = command.get("id")
         data = command.get("data") if isinstance(command.get("data"), dict) else {}
-        asked = [p for p in data.get("events", []) if isinstance(p, str)] if data else []
+        asked = [p for p in data.get("events", []) if isinstance(p, str) and p] if data else []
+        patterns = list(state.patterns)
         if name == "subscribe":
             if not asked:
                 return self._invalid(name, "data.events must list event patterns", frame_id)
-            patterns.extend(p for p in asked if p not in patterns)
+            patterns.extend(p for p in dict.fromkeys(asked) if p not in patterns)
+            if len(patterns) > self.limits.max_subscriptions:
+                return self._invalid(
+                    name, f"at most {self.limits.max_subscriptions} subscriptions per socket", frame_id
+                )
         elif name == "unsubscribe":
-            for pattern in asked or list(patterns):
-                if pattern in patterns:
-                    patterns.remove(pattern)
+            patterns = [p for p in patterns if asked and p not in asked]
         elif name == "ping":
             return {"type": "response", "event": "pong", "id": frame_id, "timestamp": now_rfc3339()}
         else:
             return self._invalid(str(name), f"Command '{name}' not recognized", frame_id)
-        return {"type": "response", "event": name, "data": {"events": list(patterns)}, "id": frame_id,
+        state.set_patterns(patterns)
+        return {"type": "response", "event": name, "data": {"events": patterns}, "id": frame_id,
                 "timestamp": now_rfc3339()}
 
     @staticmethod
     def _invalid(name: str, details: str, frame_id: Any) -> dict[str, Any]:
         return {"type": "error", "error": "Invalid command", "data": {"details": details, "command": name},
                 "id": frame_id, "timestamp": now_rfc3339()}
-
-    async def _forward_events(
-        self, socket: web.WebSocketResponse, call: Any, patterns: list[str], info: MethodInfo, request_id: str
-    ) -> None:
-        try:
-            async for reply in call:
-                event = getattr(reply, "event", reply)
-                kind = getattr(event, "type", "")
-                if patterns and not any(fnmatch.fnmatchcase(kind, p) for p in patterns):
-                    continue
-                await socket.send_str(json.dumps(self._event_frame(event)))
-        except grpc.aio.AioRpcError as exc:
-            error = errors.from_rpc_error(exc, service=info.unit, camel=self.camel)
-            await socket.send_str(_error_frame(error, request_id))
-            await socket.close()
-
-    @staticmethod
-    def _event_frame(event: Message) -> dict[str, Any]:
-        as_dict = json_format.MessageToDict(event, preserving_proto_field_name=True)
-        return {
-            "type": "event",
-            "event": as_dict.get("type", ""),
-            "data": as_dict.get("data", {}),
-            "id": as_dict.get("id", ""),
-            "timestamp": as_dict.get("time", now_rfc3339()),
-        }
 
     # -- chat (seed 003) --------------------------------------------------------
 

@@ -45,6 +45,7 @@ class EventServicer:
             since_id=request.since_id,
         )
         async with subscription as events:
+            await context.send_initial_metadata(())  # tells the client the feed is open: nothing is missed now
             async for event in events:
                 yield admin_pb2.WatchEventsResponse(event=event)
 

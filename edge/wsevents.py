@@ -1,0 +1,244 @@
+"""Seed 002's event sockets: shared upstream feeds, per-socket filters and bounded outboxes.
+
+Many sockets of one principal (a user's browser tabs, a dashboard wall) ask
+the admin unit for the same feed. The edge opens ONE WatchEvents call per
+(method, request, principal) and fans each event out to the sockets that hold
+it; each socket applies its own `subscribe` patterns, so changing them never
+touches the upstream call. An event's frame is rendered once, whatever the
+number of sockets.
+
+Every socket writes through an :class:`Outbox`: frames wait there for a slow
+client, at most `capacity` of them. Past that, events are dropped and counted;
+once the client catches up it gets one `bus.lagged` frame with the count (the
+same notice the bus itself gives), and a client that lets more than
+`max_dropped` events go by is closed with 1008. The edge's memory per socket
+is bounded whatever the client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol
+
+import grpc
+from aiohttp import WSCloseCode, web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from edge.errors import now_rfc3339
+
+log = logging.getLogger("agentmesh.edge.ws")
+
+SEND_QUEUE = 256
+MAX_DROPPED = 1024
+CLOSE_TOO_SLOW = WSCloseCode.POLICY_VIOLATION
+
+
+def event_frame(event: Message) -> str:
+    as_dict = json_format.MessageToDict(event, preserving_proto_field_name=True)
+    return json.dumps(
+        {
+            "type": "event",
+            "event": as_dict.get("type", ""),
+            "data": as_dict.get("data", {}),
+            "id": as_dict.get("id", ""),
+            "timestamp": as_dict.get("time", now_rfc3339()),
+        }
+    )
+
+
+def lagged_frame(dropped: int) -> str:
+    return json.dumps(
+        {"type": "event", "event": "bus.lagged", "data": {"dropped": dropped, "reason": "slow_consumer"},
+         "id": "", "timestamp": now_rfc3339()}
+    )
+
+
+class Outbox:
+    """The frames waiting for one socket; a writer task sends them in order."""
+
+    def __init__(self, socket: web.WebSocketResponse, *, capacity: int = SEND_QUEUE,
+                 max_dropped: int = MAX_DROPPED) -> None:
+        self._socket = socket
+        self._capacity = capacity
+        self._max_dropped = max_dropped
+        self._frames: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._closing: tuple[int, bytes] | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    def offer(self, frame: str) -> None:
+        """An event: queued, or dropped and counted when the client is too far behind."""
+        if self._closing is not None:
+            return
+        if len(self._frames) >= self._capacity:
+            self.dropped += 1
+            if self.dropped > self._max_dropped:
+                self.close(CLOSE_TOO_SLOW, b"too slow: events were dropped")
+            return
+        self._frames.append(frame)
+        self._wake.set()
+
+    def push(self, frame: str) -> None:
+        """A reply to the client's own command: never dropped (the client paces them)."""
+        if self._closing is None:
+            self._frames.append(frame)
+            self._wake.set()
+
+    def close(self, code: int, message: bytes = b"") -> None:
+        """Send what is queued, then close the socket with `code` (the first reason wins)."""
+        if self._closing is None:
+            self._closing = (code, message)
+            self._wake.set()
+
+    @property
+    def _too_slow(self) -> bool:
+        """Closing a client that is not reading: it is not waited on."""
+        return self._closing is not None and self._closing[0] == CLOSE_TOO_SLOW
+
+    async def run(self) -> None:
+        """The writer: until closed, send frames as the socket takes them."""
+        socket = self._socket
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._frames and not self._too_slow:
+                    await socket.send_str(self._frames.popleft())
+                    self.sent += 1
+                    if not self._frames and self.dropped and not self._too_slow:
+                        dropped, self.dropped = self.dropped, 0
+                        await socket.send_str(lagged_frame(dropped))
+                if self._closing is not None:
+                    code, message = self._closing
+                    await socket.close(code=code, message=message)
+                    return
+        except ConnectionError:
+            return
+
+
+class Listener(Protocol):
+    def deliver(self, kind: str, frame: Callable[[], str]) -> None: ...
+
+    def ended(self, error_frame: str | None) -> None: ...
+
+
+ErrorFrame = Callable[[grpc.aio.AioRpcError], str]
+
+
+class SharedFeed:
+    """One upstream server-streaming call, fanned out to the listeners that share it."""
+
+    def __init__(self, call: Any, on_empty: Callable[[], None], error_frame: ErrorFrame) -> None:
+        self._call = call
+        self._on_empty = on_empty
+        self._error_frame = error_frame
+        self.listeners: set[Listener] = set()
+        self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    def add(self, listener: Listener) -> None:
+        self.listeners.add(listener)
+
+    def remove(self, listener: Listener) -> None:
+        self.listeners.discard(listener)
+        if not self.listeners:
+            self.stop()
+
+    def stop(self) -> None:
+        self._on_empty()
+        self._call.cancel()
+        self._task.cancel()
+
+    async def _pump(self) -> None:
+        error: str | None = None
+        try:
+            async for reply in self._call:
+                event = getattr(reply, "event", reply)
+                rendered: list[str] = []
+
+                def frame(event: Message = event, rendered: list[str] = rendered) -> str:
+                    if not rendered:
+                        rendered.append(event_frame(event))
+                    return rendered[0]
+
+                for listener in tuple(self.listeners):
+                    listener.deliver(getattr(event, "type", ""), frame)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                error = self._error_frame(exc)
+        except asyncio.CancelledError:
+            return
+        self._on_empty()
+        for listener in tuple(self.listeners):
+            listener.ended(error)
+
+
+class FeedHub:
+    """The shared feeds of one edge process, by (method, request, principal)."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[Hashable, SharedFeed] = {}
+
+    def join(
+        self, key: Hashable, open_call: Callable[[], Any], listener: Listener, error_frame: ErrorFrame
+    ) -> SharedFeed:
+        feed = self._feeds.get(key)
+        if feed is None:
+            feed = SharedFeed(open_call(), lambda: self._forget(key), error_frame)
+            self._feeds[key] = feed
+        feed.add(listener)
+        return feed
+
+    def _forget(self, key: Hashable) -> None:
+        self._feeds.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+
+class EventSocket:
+    """One socket's subscription state: its patterns and its outbox."""
+
+    def __init__(self, outbox: Outbox, patterns: list[str]) -> None:
+        self.outbox = outbox
+        self.patterns = patterns
+        self._matches: dict[str, bool] = {}
+
+    def deliver(self, kind: str, frame: Callable[[], str]) -> None:
+        if self.wants(kind):
+            self.outbox.offer(frame())
+
+    def wants(self, kind: str) -> bool:
+        if not self.patterns:
+            return True
+        found = self._matches.get(kind)
+        if found is None:
+            found = any(fnmatch.fnmatchcase(kind, p) for p in self.patterns)
+            if len(self._matches) < 1024:
+                self._matches[kind] = found
+        return found
+
+    def set_patterns(self, patterns: list[str]) -> None:
+        self.patterns[:] = patterns
+        self._matches.clear()
+
+    def ended(self, error_frame: str | None) -> None:
+        if error_frame is not None:
+            self.outbox.push(error_frame)
+            self.outbox.close(WSCloseCode.INTERNAL_ERROR)
+        else:
+            self.outbox.close(WSCloseCode.SERVICE_RESTART, b"the event feed ended; reconnect")
+
+
+async def finish(outbox_task: asyncio.Task[None], within: float) -> None:
+    """Wait for an outbox to send what it holds and close, for at most `within` seconds."""
+    with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(outbox_task), within)
+    outbox_task.cancel()

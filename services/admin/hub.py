@@ -22,6 +22,8 @@ from services.common.events import LAGGED, EventBus
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_*]+)+$")
 MAX_PATTERNS = 50
+# The bus's own notices, and notifications (stored by NotificationService before they are announced).
+RESERVED_PREFIXES = (LAGGED.split(".", 1)[0] + ".", "notification.")
 
 
 class EventServicer:
@@ -55,7 +57,7 @@ class EventServicer:
         event = request.event
         if not _TYPE.match(event.type) or "*" in event.type:
             raise InvalidArgument.field("event.type", "a dotted lower-case type such as task.progress")
-        if event.type.startswith(LAGGED.split(".", 1)[0] + "."):
-            raise InvalidArgument.field("event.type", "the bus.* types are the bus's own")
+        if event.type.startswith(RESERVED_PREFIXES):
+            raise InvalidArgument.field("event.type", "bus.* and notification.* are published by the hub itself")
         published = await self.bus.publish(event)
         return admin_pb2.PublishEventResponse(event=published)

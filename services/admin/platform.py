@@ -5,20 +5,24 @@ The switch is one row in the admin unit's database; changing it publishes
 GetMaintenanceMode, answers 503 to non-admins while it is on.
 
 Broadcast publishes `system.notification` to everyone (no tenant) or to one
-tenant. In-app notifications (NotificationService) are not built yet, so a
-broadcast reaches the clients connected now and is not stored per user
-(`recipient_count` is 0).
+tenant, for the clients connected now (`delivered_count`: the feeds on this
+replica it reached). Unless `persist` is false it also stores ONE in-app
+notification for that audience (NotificationService; every member sees it and
+reads it on their own), and `recipient_count` is the number of active accounts
+in the audience as the auth unit counts them, 0 when that count is not
+available or nothing was stored.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from agentmesh.v1 import admin_pb2, common_pb2
 
 from services.common import authctx
+from services.common.authctx import Caller
 from services.common.errors import InvalidArgument
 from services.common.events import EventBus
 from services.common.protoutil import seconds, timestamp
@@ -40,10 +44,27 @@ def _state(row: dict[str, Any]) -> admin_pb2.MaintenanceMode:
     )
 
 
+class BroadcastInbox(Protocol):
+    async def broadcast(
+        self,
+        *,
+        caller: Caller,
+        tenant_id: str,
+        title: str,
+        message: str,
+        level: str,
+        expires_at: float | None,
+        data: dict[str, object],
+    ) -> int:
+        """Store the broadcast as an in-app notification of its audience; return the users it reaches."""
+        ...
+
+
 class PlatformAdminServicer:
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, inbox: BroadcastInbox) -> None:
         self.db = db
         self.bus = bus
+        self.inbox = inbox
 
     async def GetMaintenanceMode(
         self, request: admin_pb2.GetMaintenanceModeRequest, context: grpc.aio.ServicerContext
@@ -95,8 +116,15 @@ class PlatformAdminServicer:
         event.data.update({"message": text, "title": request.title, "level": level, "from": caller.user_id})
         if request.HasField("expires_at"):
             event.data["expires_at"] = request.expires_at.ToJsonString()
+        recipients = 0
+        if not request.HasField("persist") or request.persist:
+            recipients = await self.inbox.broadcast(
+                caller=caller, tenant_id=request.tenant_id, title=request.title.strip(), message=text, level=level,
+                expires_at=seconds(request.expires_at) if request.HasField("expires_at") else None,
+                data={"expires_at": event.data["expires_at"]} if request.HasField("expires_at") else {},
+            )
         delivered = self.bus.audience(event)
         published = await self.bus.publish(event)
         return admin_pb2.BroadcastResponse(
-            event_id=published.id, recipient_count=0, delivered_count=delivered, sent_at=published.time
+            event_id=published.id, recipient_count=recipients, delivered_count=delivered, sent_at=published.time
         )

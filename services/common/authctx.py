@@ -29,6 +29,8 @@ class Caller:
     api_key_id: str = ""
     # The caller's network address as the edge saw it (x-forwarded-for), else the peer.
     address: str = ""
+    # The unit whose service token vouches for this user (a call a unit makes for them), if any.
+    via_service: str = ""
 
     @property
     def authenticated(self) -> bool:

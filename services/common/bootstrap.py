@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from services.common import contracts, logs
 from services.common.channels import insecure_channel
@@ -53,6 +53,8 @@ class Resources:
     revocations: RevocationSet
     # This unit's service token (and its channel to the auth unit), for calls to other units.
     credentials: ServiceCredentials
+    # The registry the unit's /metrics serves: a unit's own series go here.
+    registry: CollectorRegistry
     # Run when drain starts, before in-flight calls are awaited: end long-lived streams (event
     # feeds) so that a drain does not wait out the whole grace period for them.
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -150,7 +152,7 @@ async def start(
     credentials = _service_credentials(spec.name, settings, stack)
     if spec.name != "auth":
         _follow_revocations(credentials, stack, revocations)
-    resources = Resources(settings, db, stack, keys, verifier, revocations, credentials)
+    resources = Resources(settings, db, stack, keys, verifier, revocations, credentials, metrics.registry)
     servicers = await spec.build(resources)
     server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
 

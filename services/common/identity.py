@@ -60,7 +60,7 @@ class Authenticator:
         except TokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}", reason=f"TOKEN_{exc.reason.upper()}") from exc
         if claims.role == "service" and values.get("x-user-id"):
-            return self._delegated(values, token, request_id, address)
+            return self._delegated(values, token, request_id, address, claims.sub)
         return Caller(
             user_id=claims.sub,
             tenant_id=claims.tid,
@@ -74,7 +74,7 @@ class Authenticator:
             address=address,
         )
 
-    def _delegated(self, values: dict[str, str], token: str, request_id: str, address: str) -> Caller:
+    def _delegated(self, values: dict[str, str], token: str, request_id: str, address: str, service: str) -> Caller:
         api_key_id = values.get("x-api-key-id", "")
         if api_key_id and self.verifier.revocations is not None and self.verifier.revocations.api_key_revoked(
             api_key_id
@@ -95,6 +95,7 @@ class Authenticator:
             token=token,
             api_key_id=api_key_id,
             address=address,
+            via_service=service,
         )
 
 
@@ -108,6 +109,8 @@ def authorize(caller: Caller, info: MethodInfo | None) -> None:
     if info is None:
         return
     policy = info.policy
+    if caller.via_service and "service" in policy.roles:
+        return  # a unit acting for a user, on a method units may call
     if not policy.allows_role(caller.role):
         raise PermissionDenied(
             f"this needs the role {' or '.join(sorted(policy.roles))}; you are {caller.role or 'without a role'}",

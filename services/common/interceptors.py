@@ -8,6 +8,7 @@ reads `authctx.current()` and raises `DomainError`s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -112,7 +113,9 @@ class CallerContextInterceptor(_Wrapping):
                 async for item in _iterate(behavior(request, context)):
                     yield item
             finally:
-                authctx.reset(token)
+                # An abandoned stream may be finalized from another context, where the token is not ours.
+                with contextlib.suppress(ValueError):
+                    authctx.reset(token)
 
         return run
 

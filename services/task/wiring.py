@@ -1,15 +1,67 @@
-"""The one place that builds the task unit's store, clients and servicers."""
+"""The one place that builds the task unit's store, runner, workflow engine, clients and servicers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.channels import insecure_channel
+from services.common.events.publisher import Publisher, publisher_from_settings
+from services.task.catalog import WorkflowCatalog
+from services.task.engine import WorkflowEngine
+from services.task.feeds import Feeds
+from services.task.notices import Notices
+from services.task.remote import AgentDirectory, SpeechModel
+from services.task.runner import TaskRunner
+from services.task.schema import MIGRATIONS
+from services.task.store import TaskStore
+from services.task.tasks import TaskServicer
+from services.task.workers import ModelClient, WorkerDirectory
+from services.task.workflow_admin import WorkflowAdminServicer
+from services.task.workflows import WorkflowServicer
 
 
 async def build(resources: Resources) -> Mapping[str, object]:
-    """Servicers by service full name; services not listed answer UNIMPLEMENTED."""
-    return {}
+    """Servicers by service full name, with the agent and speech units as the runner's collaborators."""
+    settings, stack = resources.settings, resources.stack
+    agent_channel = insecure_channel(f"{settings.host}:{settings.ports['agent']}")
+    stack.push_async_callback(agent_channel.close)
+    speech_channel = insecure_channel(f"{settings.host}:{settings.ports['speech']}")
+    stack.push_async_callback(speech_channel.close)
+    directory = AgentDirectory(agent_channel, resources.credentials, timeout=settings.service_timeout)
+    model = SpeechModel(speech_channel, resources.credentials, timeout=max(settings.llm_timeout, 1.0) + 5.0)
+    publisher = publisher_from_settings(settings, resources.credentials)
+    stack.push_async_callback(publisher.aclose)
+    return await assemble(resources, directory=directory, model=model, publisher=publisher)
 
 
-SPEC = UnitSpec(name="task", build=build)
+async def assemble(resources: Resources, *, directory: WorkerDirectory, model: ModelClient,
+                   publisher: Publisher) -> Mapping[str, object]:
+    """Everything past the collaborators; tests hand in their own to exercise the runner alone."""
+    settings, stack, db = resources.settings, resources.stack, resources.db
+    feeds = Feeds()
+    notices = Notices(feeds, publisher)
+    store = TaskStore(db)
+    runner = TaskRunner(store, directory, model, notices, workers=settings.task_workers,
+                        default_timeout=settings.task_timeout)
+    engine = WorkflowEngine(db, runner, notices)
+    catalog = WorkflowCatalog(db, engine, directory, feeds)
+
+    await engine.start()
+    await runner.start()
+    stack.push_async_callback(runner.stop)
+    stack.push_async_callback(engine.stop)
+
+    async def drain() -> None:
+        runner.stop_claiming()
+        await feeds.close()
+
+    resources.on_drain.append(drain)
+    return {
+        "agentmesh.v1.TaskService": TaskServicer(store, runner, directory, feeds),
+        "agentmesh.v1.WorkflowService": WorkflowServicer(catalog, engine, directory, feeds),
+        "agentmesh.v1.WorkflowAdminService": WorkflowAdminServicer(catalog),
+    }
+
+
+SPEC = UnitSpec(name="task", build=build, migrations=MIGRATIONS)

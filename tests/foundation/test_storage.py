@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,26 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
         assert await second.fetch_all("SELECT id FROM parent") == [{"id": "kept"}]
     finally:
         await second.close()
+
+
+async def test_a_cancelled_transaction_leaves_the_connection_usable(db: SqliteDatabase) -> None:
+    """A client that goes away mid-write cancels its RPC: at whatever point that lands (BEGIN in flight,
+    a statement, COMMIT), nothing is half-written and the next transaction starts cleanly."""
+    await db.execute("CREATE TABLE pairs (n INTEGER)")
+
+    async def write_pair() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO pairs VALUES (1)")
+            await tx.execute("INSERT INTO pairs VALUES (2)")
+
+    for step in range(40):
+        task = asyncio.create_task(write_pair())
+        await asyncio.sleep(step * 0.00005)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        async with db.transaction() as tx:  # never "cannot start a transaction within a transaction"
+            await tx.execute("INSERT INTO pairs VALUES (0)")
+    counts = {r["n"]: r["c"] for r in await db.fetch_all("SELECT n, COUNT(*) AS c FROM pairs GROUP BY n")}
+    assert counts[0] == 40
+    assert counts.get(1, 0) == counts.get(2, 0)  # every pair whole or absent

@@ -85,14 +85,30 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Tx]:
+        """One transaction; a caller cancelled at any point (a client that went away) leaves the
+        connection out of any transaction: BEGIN, COMMIT and ROLLBACK always run to their end."""
         async with self._lock:
-            await self._call(self._run, "BEGIN IMMEDIATE", ())
             try:
+                await self._settle(self._run, "BEGIN IMMEDIATE", ())
                 yield _Tx(self)
+                await self._settle(self._run, "COMMIT", ())
             except BaseException:
-                await self._call(self._run, "ROLLBACK", ())
+                await self._settle(self._rollback)
                 raise
-            await self._call(self._run, "COMMIT", ())
+
+    async def _settle(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the database thread to its end, even when the caller is cancelled meanwhile
+        (the cancellation is raised once it has finished)."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait({future})
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     async def migrate(self, migrations: Sequence[Migration]) -> list[int]:
         versions = [m.version for m in migrations]

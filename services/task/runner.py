@@ -1,0 +1,256 @@
+"""TaskRunner: a bounded pool that works queued tasks, highest priority then oldest first.
+
+One dispatcher claims queued tasks (a conditional UPDATE, so no task is ever
+worked twice at once) while fewer than `workers` are running, and wakes when a
+task is queued or one finishes. Each task resolves its workers through the
+agent unit and calls the model through the speech unit within its deadline
+(timeout_seconds, else the platform default): past it the task fails with
+"timeout". A cancel cancels the in-flight call at once.
+
+Durability: tasks are rows. At start the runner re-queues the tasks a crash
+left running, once (the attempts counter), and fails them after that with
+"interrupted by a restart"; at a clean stop it gives its running tasks back to
+the queue without counting the interrupted attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.protoutil import new_id
+from services.task.execution import RETRY_DELAYS, Execution, ExecutionError, Job, Outcome, Report
+from services.task.notices import Notices
+from services.task.store import NewTask, Note, TaskStore
+from services.task.workers import Actor, ModelClient, RemoteCallError, WorkerDirectory, Workers
+
+log = logging.getLogger("agentmesh.task.runner")
+
+Row = dict[str, Any]
+FinalHook = Callable[[Row], Awaitable[None]]
+MAX_ATTEMPTS = 2
+
+
+@dataclass(slots=True)
+class _Work:
+    task: asyncio.Task[None]
+    reason: str = ""  # why it was cancelled: "cancel" (a client) or "shutdown"
+
+
+def task_prompt(row: Row) -> str:
+    """The prompt: the task's input, with its structured input alongside when there is any."""
+    data = json.loads(row["input_data"] or "{}")
+    text: str = row["input"]
+    if not data:
+        return text
+    if not text:
+        prompt = data.get("prompt")
+        if isinstance(prompt, str) and prompt and len(data) == 1:
+            return prompt
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return f"{text}\n\nInput data (JSON): {json.dumps(data, ensure_ascii=False, sort_keys=True)}"
+
+
+class TaskRunner:
+    def __init__(self, store: TaskStore, directory: WorkerDirectory, model: ModelClient, notices: Notices, *,
+                 workers: int, default_timeout: float, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.store = store
+        self.directory = directory
+        self.model = model
+        self.notices = notices
+        self.workers = workers
+        self.default_timeout = default_timeout
+        self.max_attempts = max_attempts
+        self.runner_id = new_id("runner")
+        # Called once a task has reached a final state (a workflow advances its run).
+        self.final_hooks: list[FinalHook] = []
+        self._running: dict[str, _Work] = {}
+        self._wake = asyncio.Event()
+        self._accepting = False
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Recover what a crash left behind, then work the queue."""
+        for row, events in await self.store.recover(self.max_attempts):
+            self.notices.task_changed(row, events)
+            log.warning("task %s interrupted by a restart: %s", row["task_id"], row["status"],
+                        extra={"task": row["task_id"], "status": row["status"], "attempts": row["attempts"]})
+            if row["status"] == "failed":
+                await self._after_final(row)
+        self._accepting = True
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="task-dispatcher")
+
+    def stop_claiming(self) -> None:
+        """Drain: tasks already running go on; no new one starts."""
+        self._accepting = False
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop: cancel what still runs and put it back in the queue for the next start."""
+        self.stop_claiming()
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        works = list(self._running.items())
+        for _, work in works:
+            work.reason = "shutdown"
+            work.task.cancel()
+        if works:
+            await asyncio.gather(*(w.task for _, w in works), return_exceptions=True)
+            for row, events in await self.store.release(self.runner_id, [task_id for task_id, _ in works]):
+                self.notices.task_changed(row, events)
+                log.info("task %s queued again at shutdown", row["task_id"], extra={"task": row["task_id"]})
+        # Writes still under way (shielded from their callers' cancellation) finish before the database closes:
+        # the database serves statements in the order they came.
+        await self.store.db.fetch_one("SELECT 1 AS done")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def submit(self, new: NewTask) -> tuple[Row, bool]:
+        """Queue a task (committed before this returns); an idempotency key already used returns that task."""
+        (row, events), created = await self.store.create(new)
+        if created:
+            self.notices.task_created(row, events)
+            self.wake()
+        return row, created
+
+    async def cancel(self, tenant_id: str, task_id: str, reason: str) -> Row | None:
+        """Cancel a task of the tenant: recorded first, then its in-flight call is cancelled."""
+        result = await self.store.cancel(tenant_id, task_id, reason)
+        if result is None:
+            return None
+        row, events = result
+        if events:
+            self.notices.task_changed(row, events)
+            self.interrupt(task_id)
+            await self._after_final(row)
+        return row
+
+    def interrupt(self, task_id: str) -> None:
+        """Cancel the in-flight work of a task whose cancellation is already recorded."""
+        work = self._running.get(task_id)
+        if work is not None:
+            work.reason = "cancel"
+            work.task.cancel()
+
+    async def _dispatch(self) -> None:
+        while self._accepting:
+            self._wake.clear()
+            free = self.workers - len(self._running)
+            if free > 0:
+                try:
+                    claimed = await self.store.claim(self.runner_id, free)
+                except Exception:
+                    log.exception("cannot claim tasks; trying again in 1 s")
+                    await asyncio.sleep(1.0)
+                    continue
+                for row, events in claimed:
+                    self.notices.task_changed(row, events)
+                    task = asyncio.create_task(self._work(row), name=f"task-{row['task_id']}")
+                    self._running[row["task_id"]] = _Work(task)
+                if len(claimed) == free:
+                    continue  # there may be more waiting
+            await self._wake.wait()
+
+    async def _work(self, row: Row) -> None:
+        task_id = row["task_id"]
+        journal = _Journal(self, task_id)
+        finish = functools.partial(self.store.finish, task_id, self.runner_id)
+        try:
+            outcome = await self._attempt(row, journal)
+        except TimeoutError:
+            timeout = row["timeout_seconds"] or self.default_timeout
+            change = await finish("failed", notes=journal.pending, error="timeout",
+                                  message=f"timeout: no result within {timeout:g} s")
+        except ExecutionError as exc:
+            change = await finish("failed", notes=journal.pending, error=str(exc), usage=exc.usage)
+        except asyncio.CancelledError:
+            # Cancelled by a client (already recorded) or by the shutdown (stop() queues it again).
+            return
+        except Exception:
+            log.exception("task %s: unexpected failure in the runner", task_id, extra={"task": task_id})
+            change = await finish("failed", notes=journal.pending, error="internal error in the runner")
+        else:
+            change = await finish("succeeded", notes=journal.pending, output=outcome.output,
+                                  output_data=outcome.output_data, usage=outcome.usage,
+                                  message=f"succeeded ({', '.join(outcome.answered_by)})")
+        finally:
+            self._running.pop(task_id, None)
+            self._wake.set()
+        if change is not None:
+            self.notices.task_changed(*change)
+            await self._after_final(change[0])
+
+    async def _attempt(self, row: Row, journal: _Journal) -> Outcome:
+        loop = asyncio.get_running_loop()
+        timeout = float(row["timeout_seconds"] or self.default_timeout)
+        deadline = loop.time() + timeout
+        actor = Actor.from_json(row["actor"])
+        async with asyncio.timeout_at(deadline):
+            workers = await self._resolve(actor, row, journal.report, deadline)
+            execution = Execution(self.model, actor, journal.report, self.store.next_turn, deadline=deadline)
+            job = Job(task_prompt(row), json.loads(row["parameters"] or "{}"))
+            return await execution.run(job, workers)
+
+    async def _resolve(self, actor: Actor, row: Row, report: Report, deadline: float) -> Workers:
+        target = f"agent {row['agent_id']}" if row["agent_id"] else f"team {row['team_id']}"
+        loop = asyncio.get_running_loop()
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                workers = await self.directory.resolve(actor, agent_id=row["agent_id"], team_id=row["team_id"],
+                                                       time_limit=max(deadline - loop.time() + 1.0, 0.1))
+            except RemoteCallError as exc:
+                if not exc.transient or delay is None:
+                    raise ExecutionError(f"cannot run {target}: {exc}") from exc
+                await report(None, "warning", f"cannot reach the agent unit ({exc}); trying again in {delay:.1f} s",
+                             {"code": exc.code.name})
+                await asyncio.sleep(delay)
+                continue
+            detail = f"strategy {workers.strategy or 'sequential'}, {len(workers.agents)} members" \
+                if workers.team_id else "1 agent"
+            await report(None, "info", f"resolved {target}: {detail}",
+                         {"agents": [w.agent_id for w in workers.agents]})
+            return workers
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _after_final(self, row: Row) -> None:
+        for hook in self.final_hooks:
+            try:
+                await hook(row)
+            except Exception:
+                log.exception("after task %s finished", row["task_id"], extra={"task": row["task_id"]})
+
+
+class _Journal:
+    """An attempt's progress and log lines.
+
+    A step of progress short of the end is written at once, with the lines that
+    waited for it; everything else waits for the next such write or for the
+    result, which saves the database a transaction per line.
+    """
+
+    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+        self.runner = runner
+        self.task_id = task_id
+        self.progress = 0.0
+        self.pending: list[Note] = []
+
+    async def report(self, progress: float | None, level: str, message: str, fields: dict[str, Any]) -> None:
+        moved = progress is not None and progress > self.progress
+        if progress is not None and moved:
+            self.progress = progress
+            self.pending.append(Note("task.progress", "running", progress, message))
+        self.pending.append(Note("task.log", "running", self.progress, message, level, fields=fields))
+        if moved and self.progress < 1.0:
+            notes, self.pending = self.pending, []
+            change = await self.runner.store.report(self.task_id, self.runner.runner_id, self.progress, notes)
+            if change is not None:
+                self.runner.notices.task_changed(*change)

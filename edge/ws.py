@@ -135,7 +135,10 @@ class WebSocketBridge:
             raise EdgeError(429, f"at most {self.limits.max_sockets_per_user} open sockets per user",
                             code="RESOURCE_EXHAUSTED")
         query = [(k, v) for k, v in request.query.items() if k not in TOKEN_PARAMS]
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=self.limits.max_frame, protocols=protocols)
+        # No per-message compression: frames are small JSON, and an event's bytes are shared by its sockets.
+        socket = web.WebSocketResponse(
+            heartbeat=HEARTBEAT, max_msg_size=self.limits.max_frame, protocols=protocols, compress=False
+        )
         await socket.prepare(request)
         self._per_principal[principal] += 1
         self._closers[socket] = lambda: self._going_away(socket)
@@ -146,7 +149,7 @@ class WebSocketBridge:
         )
         try:
             if protocol == "events":
-                await self._events(socket, match, plan, metadata, query, request_id)
+                await self._events(socket, request.transport, match, plan, metadata, query, request_id)
             elif protocol == "chat":
                 await self._chat(socket, request, match, plan, request_id)
             else:
@@ -219,8 +222,8 @@ class WebSocketBridge:
     # -- events (seed 002) ------------------------------------------------------
 
     async def _events(
-        self, socket: web.WebSocketResponse, match: Match, plan: MethodPlan,
-        metadata: list[tuple[str, str]], query: list[tuple[str, str]], request_id: str,
+        self, socket: web.WebSocketResponse, request_transport: asyncio.Transport | None, match: Match,
+        plan: MethodPlan, metadata: list[tuple[str, str]], query: list[tuple[str, str]], request_id: str,
     ) -> None:
         message = await self._opening_request(socket, plan, match, query, request_id)
         if message is None:
@@ -229,7 +232,9 @@ class WebSocketBridge:
         if hasattr(message, "patterns"):
             del message.patterns[:]  # the edge filters, so one call serves every subscription change
         info = match.target.info
-        outbox = Outbox(socket, capacity=self.limits.send_queue, max_dropped=self.limits.max_dropped)
+        transport = request_transport if not socket.compress else None
+        outbox = Outbox(socket, capacity=self.limits.send_queue, max_dropped=self.limits.max_dropped,
+                        transport=transport)
         state = EventSocket(outbox, patterns)
         writer = asyncio.create_task(outbox.run())
         self._closers[socket] = lambda: self._close_events(outbox, writer)

@@ -7,8 +7,13 @@ it; each socket applies its own `subscribe` patterns, so changing them never
 touches the upstream call. An event's frame is rendered once, whatever the
 number of sockets.
 
-Every socket writes through an :class:`Outbox`: frames wait there for a slow
-client, at most `capacity` of them. Past that, events are dropped and counted;
+Every socket writes through an :class:`Outbox`. While a client keeps up, an
+event goes straight onto its connection: the frame's bytes (WebSocket framing
+included) are built once per event and written to each socket's transport, no
+task switch, no per-socket encoding (event sockets do not negotiate
+compression). A client that falls behind (its transport buffer past
+WRITE_BUFFER_LIMIT) gets its frames queued instead, at most `capacity` of
+them. Past that, events are dropped and counted;
 once the client catches up it gets one `bus.lagged` frame with the count (the
 same notice the bus itself gives), and a client that lets more than
 `max_dropped` events go by is closed with 1008. The edge's memory per socket
@@ -22,6 +27,7 @@ import contextlib
 import fnmatch
 import json
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
@@ -38,6 +44,36 @@ log = logging.getLogger("agentmesh.edge.ws")
 SEND_QUEUE = 256
 MAX_DROPPED = 1024
 CLOSE_TOO_SLOW = WSCloseCode.POLICY_VIOLATION
+# Bytes a client may have pending on its connection before its events wait in the outbox.
+WRITE_BUFFER_LIMIT = 64 * 1024
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+class Rendered:
+    """One event's frame, as text for queued sends and as wire bytes for direct writes; made once."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = text_frame(self.text.encode())
+        return self._wire
 
 
 def event_frame(event: Message) -> str:
@@ -64,8 +100,11 @@ class Outbox:
     """The frames waiting for one socket; a writer task sends them in order."""
 
     def __init__(self, socket: web.WebSocketResponse, *, capacity: int = SEND_QUEUE,
-                 max_dropped: int = MAX_DROPPED) -> None:
+                 max_dropped: int = MAX_DROPPED, transport: asyncio.Transport | None = None) -> None:
         self._socket = socket
+        # Given only for a socket without compression: frames are then written to it directly.
+        self._transport = transport
+        self._busy = False
         self._capacity = capacity
         self._max_dropped = max_dropped
         self._frames: deque[str] = deque()
@@ -74,16 +113,25 @@ class Outbox:
         self.dropped = 0
         self.sent = 0
 
-    def offer(self, frame: str) -> None:
-        """An event: queued, or dropped and counted when the client is too far behind."""
+    def offer(self, frame: Rendered) -> None:
+        """An event: written now when the client keeps up, else queued, or dropped and counted when
+        the client is too far behind."""
         if self._closing is not None:
+            return
+        transport = self._transport
+        if (
+            transport is not None and not self._frames and not self._busy and not self.dropped
+            and not transport.is_closing() and transport.get_write_buffer_size() <= WRITE_BUFFER_LIMIT
+        ):
+            transport.write(frame.wire)
+            self.sent += 1
             return
         if len(self._frames) >= self._capacity:
             self.dropped += 1
             if self.dropped > self._max_dropped:
                 self.close(CLOSE_TOO_SLOW, b"too slow: events were dropped")
             return
-        self._frames.append(frame)
+        self._frames.append(frame.text)
         self._wake.set()
 
     def push(self, frame: str) -> None:
@@ -110,12 +158,14 @@ class Outbox:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                self._busy = True
                 while self._frames and not self._too_slow:
                     await socket.send_str(self._frames.popleft())
                     self.sent += 1
                     if not self._frames and self.dropped and not self._too_slow:
                         dropped, self.dropped = self.dropped, 0
                         await socket.send_str(lagged_frame(dropped))
+                self._busy = False
                 if self._closing is not None:
                     code, message = self._closing
                     await socket.close(code=code, message=message)
@@ -125,7 +175,7 @@ class Outbox:
 
 
 class Listener(Protocol):
-    def deliver(self, kind: str, frame: Callable[[], str]) -> None: ...
+    def deliver(self, kind: str, frame: Callable[[], Rendered]) -> None: ...
 
     def ended(self, error_frame: str | None) -> None: ...
 
@@ -161,11 +211,11 @@ class SharedFeed:
         try:
             async for reply in self._call:
                 event = getattr(reply, "event", reply)
-                rendered: list[str] = []
+                rendered: list[Rendered] = []
 
-                def frame(event: Message = event, rendered: list[str] = rendered) -> str:
+                def frame(event: Message = event, rendered: list[Rendered] = rendered) -> Rendered:
                     if not rendered:
-                        rendered.append(event_frame(event))
+                        rendered.append(Rendered(event_frame(event)))
                     return rendered[0]
 
                 for listener in tuple(self.listeners):
@@ -211,7 +261,7 @@ class EventSocket:
         self.patterns = patterns
         self._matches: dict[str, bool] = {}
 
-    def deliver(self, kind: str, frame: Callable[[], str]) -> None:
+    def deliver(self, kind: str, frame: Callable[[], Rendered]) -> None:
         if self.wants(kind):
             self.outbox.offer(frame())
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import grpc
-from agentmesh.v1 import auth_pb2
+from agentmesh.v1 import auth_pb2, common_pb2
 
 from services.auth import model
 from services.auth.authn import create_account, password_violations
@@ -22,6 +22,7 @@ from services.common.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from services.common.events.publisher import Publisher
 from services.common.paging import page_of
 from services.common.protoutil import struct, struct_dict
 from services.common.storage import Database, Transaction
@@ -78,10 +79,19 @@ async def _apply_profile(
             raise AlreadyExists("username or email already taken", reason="ACCOUNT_EXISTS") from exc
 
 
+def account_event(kind: str, row: dict[str, Any], *, private: bool = False, **data: Any) -> common_pb2.Event:
+    """An `account.*` event for the account's tenant; `private` ones reach only the account's owner (and admins)."""
+    event = common_pb2.Event(type=kind, tenant_id=row["tenant_id"] or "", subject_id=row["user_id"],
+                             user_id=row["user_id"] if private else "")
+    event.data.update({"user_id": row["user_id"], "username": row["username"] or "", **data})
+    return event
+
+
 class UserServicer:
-    def __init__(self, db: Database, sessions: Sessions) -> None:
+    def __init__(self, db: Database, sessions: Sessions, events: Publisher) -> None:
         self.db = db
         self.sessions = sessions
+        self.events = events
 
     async def GetMe(self, request: auth_pb2.GetMeRequest, context: grpc.aio.ServicerContext) -> Any:
         return auth_pb2.GetMeResponse(user=model.user_message(await _me(self.db)))
@@ -103,6 +113,7 @@ class UserServicer:
     async def DeleteMe(self, request: auth_pb2.DeleteMeRequest, context: grpc.aio.ServicerContext) -> Any:
         me = await _me(self.db)
         await soft_delete(self.db, self.sessions, me["user_id"], reason="account deleted by its owner")
+        self.events.emit(account_event("account.deleted", me, by="owner"))
         return auth_pb2.DeleteMeResponse()
 
     async def ChangePassword(self, request: auth_pb2.ChangePasswordRequest, context: grpc.aio.ServicerContext) -> Any:
@@ -126,6 +137,7 @@ class UserServicer:
             (new_hash, now, now, me["user_id"]),
         )
         revoked = await self.sessions.revoke_user(me["user_id"], "password changed")
+        self.events.emit(account_event("account.password_changed", me, private=True))
         return auth_pb2.ChangePasswordResponse(revoked_sessions=revoked)
 
     async def GetMySettings(self, request: auth_pb2.GetMySettingsRequest, context: grpc.aio.ServicerContext) -> Any:
@@ -177,9 +189,10 @@ class UserServicer:
 
 
 class UserAdminServicer:
-    def __init__(self, db: Database, sessions: Sessions) -> None:
+    def __init__(self, db: Database, sessions: Sessions, events: Publisher) -> None:
         self.db = db
         self.sessions = sessions
+        self.events = events
 
     async def AdminListUsers(self, request: auth_pb2.AdminListUsersRequest, context: grpc.aio.ServicerContext) -> Any:
         where = ["u.deleted_at IS NULL"]
@@ -283,6 +296,9 @@ class UserAdminServicer:
         if new_hash is not None or any(before[f] != after[f] for f in ("role", "status")):
             # New role, a block or a new password: tokens issued before say otherwise, so they go.
             await self.sessions.revoke_user(request.user_id, "changed by an administrator")
+        changed = {f: after[f] for f in ("role", "status") if before[f] != after[f]}
+        if changed:
+            self.events.emit(account_event("account.status.changed", after, **changed))
         return auth_pb2.AdminUpdateUserResponse(user=model.user_message(after))
 
     async def AdminDeleteUser(
@@ -295,6 +311,7 @@ class UserAdminServicer:
             raise PermissionDenied("administrators cannot delete their own account here; use DeleteMe",
                                    reason="SELF_DELETE")
         await soft_delete(self.db, self.sessions, request.user_id, reason="deleted by an administrator")
+        self.events.emit(account_event("account.deleted", row, by="administrator"))
         return auth_pb2.AdminDeleteUserResponse()
 
     @staticmethod

@@ -33,8 +33,8 @@ async def build(resources: Resources) -> Mapping[str, object]:
     resources.stack.push_async_callback(events.aclose)
     return {
         "agentmesh.v1.AuthService": AuthServicer(db, settings, resources.keys, sessions, signin, events),
-        "agentmesh.v1.UserService": UserServicer(db, sessions),
-        "agentmesh.v1.UserAdminService": UserAdminServicer(db, sessions),
+        "agentmesh.v1.UserService": UserServicer(db, sessions, events),
+        "agentmesh.v1.UserAdminService": UserAdminServicer(db, sessions, events),
         "agentmesh.v1.ApiKeyService": ApiKeyServicer(db, sessions),
         "agentmesh.v1.OrganizationService": Organizations(db, sessions),
         "agentmesh.v1.ClientAdminService": Clients(db, sessions),

@@ -2,7 +2,7 @@
 
 Rows (see bench/README.md): ``edge`` is ``python -m edge`` in front of real
 auth and admin units (subprocesses started here); N sockets on ``/api/v1/ws``,
-signed in as a few users of one tenant, subscribe to ``bench.*`` and receive
+signed in as a few users of one tenant, subscribe to ``system.bench.*`` and receive
 events published through the admin unit's ``EventService.PublishEvent`` under a
 service token. ``raw-aiohttp`` is a minimal aiohttp app that keeps its sockets
 in a set and sends every published message to each of them. Both rows use the
@@ -43,8 +43,8 @@ import orjson
 
 from bench.edge import REPO, Processes, _cpu_ticks, _free_port, _terminated_on_sigterm, _wait_port
 
-SUBSCRIBE = json.dumps({"type": "command", "event": "subscribe", "data": {"events": ["bench.*"]}, "id": "1"})
-EVENT_TYPE = "bench.tick"
+SUBSCRIBE = json.dumps({"type": "command", "event": "subscribe", "data": {"events": ["system.bench.*"]}, "id": "1"})
+EVENT_TYPE = "system.bench.tick"  # published as the admin unit, whose types are system.*
 PER_USER = 100  # sockets per signed-in user on the edge: the platform's default cap (WS_MAX_SOCKETS_PER_USER)
 QUIET = 2.0  # seconds without a frame after the last publish that end the wait for late frames
 TARGETS = {"p99_ms": 50.0, "rss_kb": 40.0, "delivered": 0.7}
@@ -134,7 +134,7 @@ class Receiver:
 
 
 async def _open(session: aiohttp.ClientSession, url: str, token: str) -> aiohttp.ClientWebSocketResponse:
-    """A socket that has subscribed to bench.* and seen the subscription confirmed."""
+    """A socket that has subscribed to system.bench.* and seen the subscription confirmed."""
     ws = await session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=0,
                                   timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0))
     await ws.send_str(SUBSCRIBE)
@@ -538,7 +538,7 @@ def _report(bench: Bench, outcomes: list[Outcome], users: int) -> str:
     args = bench.args
     lines = [
         f"bench ws_fanout {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {args.subscribers} subscribers "
-        f"on /api/v1/ws (bench.*), {args.rate:g} events/s for {args.seconds:g} s, late frames counted up to "
+        f"on /api/v1/ws (system.bench.*), {args.rate:g} events/s for {args.seconds:g} s, late frames counted up to "
         f"{args.drain:g} s after the last publish; {args.client_procs} client process(es); loop: {bench.loop}; "
         f"{os.cpu_count()} CPU(s), unpinned; the edge's sockets signed in as {users} user(s) of one tenant",
         "",

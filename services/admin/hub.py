@@ -16,11 +16,18 @@ from typing import Any
 import grpc
 from agentmesh.v1 import admin_pb2
 
-from services.common import authctx
+from services.common import authctx, contracts
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.events import LAGGED, EventBus
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_*]+)+$")
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def _could_match(pattern: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether a glob pattern can match some event type beginning with one of the prefixes."""
+    head = _WILDCARD.split(pattern, 1)[0]
+    return any(head.startswith(p) or p.startswith(head) for p in prefixes)
 MAX_PATTERNS = 50
 # The bus's own notices, and notifications (stored by NotificationService before they are announced).
 RESERVED_PREFIXES = (LAGGED.split(".", 1)[0] + ".", "notification.")
@@ -39,6 +46,12 @@ class EventServicer:
         patterns = [p.strip() for p in request.patterns if p.strip()]
         if len(patterns) > MAX_PATTERNS:
             raise InvalidArgument.field("patterns", f"at most {MAX_PATTERNS} patterns")
+        known = (*(p for prefixes in contracts.event_prefixes().values() for p in prefixes), RESERVED_PREFIXES[0])
+        for pattern in patterns:
+            if not _could_match(pattern, known):
+                raise InvalidArgument.field(
+                    "patterns", f"{pattern!r} matches no event the platform publishes ({', '.join(known)}...)"
+                )
         subscription = self.bus.subscribe(
             patterns,
             tenant_id=caller.tenant_id,
@@ -59,5 +72,13 @@ class EventServicer:
             raise InvalidArgument.field("event.type", "a dotted lower-case type such as task.progress")
         if event.type.startswith(RESERVED_PREFIXES):
             raise InvalidArgument.field("event.type", "bus.* and notification.* are published by the hub itself")
+        caller = authctx.current()
+        unit = caller.user_id.removeprefix("service:")
+        allowed = contracts.event_prefixes().get(unit, ()) if caller.role == "service" else ()
+        if not event.type.startswith(allowed) or not allowed:
+            raise PermissionDenied(
+                f"the {unit} unit publishes {', '.join(p + '*' for p in allowed) or 'no events'}; not {event.type}",
+                reason="EVENT_TYPE_NOT_YOURS",
+            )
         published = await self.bus.publish(event)
         return admin_pb2.PublishEventResponse(event=published)

@@ -98,3 +98,16 @@ def is_internal(method: MethodDescriptor) -> bool:
     """Every HTTP rule of the method is an internal one."""
     bindings = http_bindings(method)
     return bool(bindings) and all(b.path.startswith(INTERNAL_PREFIX) for b in bindings)
+
+
+_EVENTS_OPTION: Any = options_pb2.events
+
+
+@cache
+def event_prefixes() -> dict[str, tuple[str, ...]]:
+    """{unit: the event type prefixes its services declare with `option (agentmesh.v1.events)`}."""
+    found: dict[str, list[str]] = {}
+    for service in services():
+        declared = service.GetOptions().Extensions[_EVENTS_OPTION].prefixes
+        found.setdefault(unit_of(service), []).extend(p for p in declared if p not in found.get(unit_of(service), []))
+    return {unit: tuple(prefixes) for unit, prefixes in found.items()}

@@ -59,17 +59,18 @@ async def _collect(call: grpc.aio.UnaryStreamCall, count: int) -> list[common_pb
 
 async def test_events_reach_their_tenant_only(channel: grpc.aio.Channel, bearer: Bearer) -> None:
     hub = admin_pb2_grpc.EventServiceStub(channel)
-    service = bearer(sub="service:task", role="service")
-    alice = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*", "system.*"]),
+    alice = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*", "workflow.*"]),
                             metadata=bearer(sub="alice", tid="tenant-a"))
     bob = hub.WatchEvents(admin_pb2.WatchEventsRequest(), metadata=bearer(sub="bob", tid="tenant-b"))
     await asyncio.sleep(0.2)  # both subscriptions open
     for event in (_event("task.progress", "tenant-b", n=1), _event("agent.started", "tenant-a"),
-                  _event("task.progress", "tenant-a", n=2), _event("system.notification", "", text="hi")):
-        await hub.PublishEvent(admin_pb2.PublishEventRequest(event=event), metadata=service)
+                  _event("task.progress", "tenant-a", n=2), _event("workflow.catalog", "", text="hi")):
+        unit = "agent" if event.type.startswith("agent.") else "task"
+        await hub.PublishEvent(admin_pb2.PublishEventRequest(event=event),
+                               metadata=bearer(sub=f"service:{unit}", role="service"))
     got_alice, got_bob = await asyncio.wait_for(asyncio.gather(_collect(alice, 2), _collect(bob, 2)), 5)
-    assert [(e.type, e.tenant_id) for e in got_alice] == [("task.progress", "tenant-a"), ("system.notification", "")]
-    assert [(e.type, e.tenant_id) for e in got_bob] == [("task.progress", "tenant-b"), ("system.notification", "")]
+    assert [(e.type, e.tenant_id) for e in got_alice] == [("task.progress", "tenant-a"), ("workflow.catalog", "")]
+    assert [(e.type, e.tenant_id) for e in got_bob] == [("task.progress", "tenant-b"), ("workflow.catalog", "")]
     assert all(e.id and e.time.seconds for e in got_alice)
 
 
@@ -83,6 +84,17 @@ async def test_publishing_and_all_tenants_need_the_right_role(channel: grpc.aio.
         await hub.PublishEvent(admin_pb2.PublishEventRequest(event=_event("Bad Type")),
                                metadata=bearer(sub="service:task", role="service"))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A unit publishes the types its contracts declare, no others.
+    for kind in ("agent.started", "system.notification", "notification.created"):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await hub.PublishEvent(admin_pb2.PublishEventRequest(event=_event(kind, "t")),
+                                   metadata=bearer(sub="service:task", role="service"))
+        assert info.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT), kind
+    # A pattern no unit could ever match is a mistake worth telling.
+    typo = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["tsak.*"]), metadata=bearer(sub="u", tid="t"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await typo.read()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "tsak.*" in (info.value.details() or "")
     watch = hub.WatchEvents(admin_pb2.WatchEventsRequest(all_tenants=True), metadata=bearer(sub="u", tid="t"))
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await watch.read()

@@ -19,7 +19,7 @@ from agentmesh.v1 import agent_pb2
 
 from services.agent import model, query
 from services.agent.paramschema import schema_violations
-from services.common import authctx
+from services.common import authctx, listing
 from services.common.errors import AlreadyExists, FailedPrecondition, FieldViolation
 from services.common.protoutil import new_id, struct_dict
 from services.common.storage import Database, Row, Transaction
@@ -69,7 +69,7 @@ class Definitions:
     async def ListAgentDefinitions(
         self, request: agent_pb2.ListAgentDefinitionsRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ListAgentDefinitionsResponse:
-        where, params = query.filter_sql(request.filter, _COLUMNS)
+        where, params = listing.filter_sql(request.filter, _COLUMNS)
         if not authctx.current().is_admin:
             where.append("d.enabled = 1")
         if request.HasField("enabled"):
@@ -81,7 +81,7 @@ class Definitions:
             quoted = json.dumps(capability).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append("d.capabilities LIKE ? ESCAPE '\\'")
             params.append(f"%{quoted}%")
-        order = query.order_sql(request.order_by, _COLUMNS, "d.name ASC", "d.definition_id ASC")
+        order = listing.order_sql(request.order_by, _COLUMNS, "d.name ASC", "d.definition_id ASC")
         rows, total, token = await query.page(self.db, "agent_definitions d", where, params, order, request)
         return agent_pb2.ListAgentDefinitionsResponse(
             definitions=[model.definition_message(r) for r in rows], next_page_token=token, total_size=total

@@ -16,9 +16,10 @@ import grpc
 from agentmesh.v1 import agent_pb2
 
 from services.agent import model, store
-from services.agent.query import changed_fields, filter_sql, order_sql, page, required_id
+from services.agent.query import changed_fields, page, required_id
 from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.common.events.publisher import Publisher
+from services.common.listing import filter_sql, order_sql
 from services.common.protoutil import new_id
 from services.common.storage import Database, Row, Transaction
 

@@ -23,18 +23,15 @@ from services.auth.tenancy import (
     description_violation,
     email_violation,
     ensure_slug_free,
-    filter_sql,
     insert_tenant,
     live_user,
     member_row,
     name_violation,
-    order_sql,
     page,
     requested_changes,
     required_id,
     revoke,
     scoped_credentials,
-    search_sql,
     signed_in_caller,
     slug_violation,
     soft_delete,
@@ -45,6 +42,7 @@ from services.auth.tenancy import (
 )
 from services.common.authctx import Caller
 from services.common.errors import FailedPrecondition, FieldViolation, NotFound, PermissionDenied
+from services.common.listing import filter_sql, order_sql, search_sql
 from services.common.protoutil import timestamp
 from services.common.storage import Database, Row, Transaction
 

@@ -26,13 +26,11 @@ from services.auth.tenancy import (
     description_violation,
     email_violation,
     ensure_slug_free,
-    filter_sql,
     insert_tenant,
     live_user,
     member_row,
     move_off,
     name_violation,
-    order_sql,
     organization_not_found,
     page,
     requested_changes,
@@ -42,7 +40,6 @@ from services.auth.tenancy import (
     required_member,
     revoke,
     scoped_credentials,
-    search_sql,
     signed_in_caller,
     slug_violation,
     soft_delete,
@@ -61,6 +58,7 @@ from services.common.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from services.common.listing import filter_sql, order_sql, search_sql
 from services.common.storage import Database
 
 # One logger for both tenant services, named as before they were split.

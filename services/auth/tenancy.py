@@ -23,7 +23,6 @@ collected there and applied with `revoke` after it has committed.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -164,88 +163,6 @@ def requested_changes(request: Any, allowed: Sequence[str]) -> dict[str, str]:
             )
         names = list(dict.fromkeys(paths))
     return {name: getattr(request, name).strip() for name in names}
-
-
-_FILTER_TERM = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(!=|=|:)\s*("(?:[^"\\]|\\.)*"|[^\s"]+)')
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-def _like(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def search_sql(search: str, columns: Sequence[str]) -> tuple[list[str], list[Any]]:
-    """A case-insensitive "contains" match on any of the columns; no clause when the search is blank.
-
-    The user's text is escaped, so `%` and `_` in it match themselves.
-    """
-    search = search.strip()
-    if not search:
-        return [], []
-    either = " OR ".join(f"lower({column}) LIKE ? ESCAPE '\\'" for column in columns)
-    return [f"({either})"], [_like(search)] * len(columns)
-
-
-def filter_sql(expression: str, columns: Mapping[str, str]) -> tuple[list[str], list[Any]]:
-    """`field=value`, `field!=value` and `field:value` (contains) terms joined by AND.
-
-    Only the listed columns may be named, so a filter never reaches SQL as text.
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    expression = expression.strip()
-    if not expression:
-        return clauses, params
-    for term in re.split(r"\s+AND\s+", expression):
-        match = _FILTER_TERM.fullmatch(term.strip())
-        if match is None:
-            raise InvalidArgument.field(
-                "filter", f'cannot read {term.strip()!r}; write terms such as tier="pro" joined by AND'
-            )
-        name, operator, value = match.groups()
-        column = columns.get(_snake(name))
-        if column is None:
-            raise InvalidArgument.field(
-                "filter", f"unknown field {name!r}; filterable fields: {', '.join(sorted(columns))}"
-            )
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        if operator == ":":
-            clauses.append(f"lower(COALESCE({column}, '')) LIKE ? ESCAPE '\\'")
-            params.append(_like(value))
-        elif operator == "=":
-            clauses.append(f"{column} = ?")
-            params.append(value)
-        else:
-            clauses.append(f"({column} IS NULL OR {column} != ?)")
-            params.append(value)
-    return clauses, params
-
-
-def order_sql(expression: str, columns: Mapping[str, str], default: str, tie_breaker: str) -> str:
-    """SQL ORDER BY terms for `field [asc|desc], ...`; unknown fields are INVALID_ARGUMENT.
-
-    The tie breaker comes last so that pages stay stable when sort keys repeat.
-    """
-    if not expression.strip():
-        return f"{default}, {tie_breaker}"
-    terms = []
-    for item in expression.split(","):
-        words = item.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise InvalidArgument.field("order_by", f"cannot read {item.strip()!r}; write e.g. 'name' or 'name desc'")
-        column = columns.get(_snake(words[0]))
-        if column is None:
-            raise InvalidArgument.field(
-                "order_by", f"unknown field {words[0]!r}; sortable fields: {', '.join(sorted(columns))}"
-            )
-        direction = "DESC" if len(words) == 2 and words[1].lower() == "desc" else "ASC"
-        terms.append(f"{column} {direction}")
-    return ", ".join([*terms, tie_breaker])
 
 
 # ---------------------------------------------------------------------------

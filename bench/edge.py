@@ -4,8 +4,9 @@ Rows (see bench/README.md): the AgentMesh edge (``python -m edge.front``, JWT
 verification and rate limiting on) and grpc-gateway, both in front of the Go
 echo backend that ``../shared/bench-anchors/build_grpc_gateway.sh`` builds
 into /tmp; a raw aiohttp handler returning a constant body (the most aiohttp
-does on one core); a direct grpc.aio client calling the backend with no HTTP.
-Every HTTP row gets the same ``wrk -t1 -cN GET /v1/echo/abc`` with the same
+does on one core); a direct grpc.aio client calling the backend with no HTTP,
+and the same client through the edge's own HTTP/2 client (the upstream half
+the edge actually pays). Every HTTP row gets the same ``wrk -t1 -cN GET /v1/echo/abc`` with the same
 ``Authorization: Bearer`` header; then one extra pair at concurrency 1 (edge,
 direct client; grpc-gateway for context) gives the edge's added latency.
 
@@ -16,7 +17,7 @@ is bounded (wrk -d plus an outer timeout); only processes started here are
 stopped. Results are printed, never written into the repository.
 
     python -m bench.edge --duration 5 --reps 1     # quick
-    python -m bench edge                            # defaults: 10 s x 3 reps, about 4 minutes
+    python -m bench edge                            # defaults: 10 s x 3 reps, about 5 minutes
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ app.router.add_get("/v1/echo/{id}", constant)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
 
-# N concurrent unary Echo calls over one channel, messages built from the descriptor set;
-# prints one JSON line with req/s, latency percentiles and this process's CPU share.
+# N concurrent unary Echo calls over one channel, messages built from the descriptor set, through
+# grpc.aio ("grpc") or the edge's own HTTP/2 client ("h2"); prints one JSON line with req/s,
+# latency percentiles and this process's CPU share.
 DIRECT_CLIENT = r"""
 import asyncio, json, sys, time
 import grpc
@@ -81,6 +83,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 path, target, method_name = sys.argv[1], sys.argv[2], sys.argv[3]
 concurrency, duration, warmup = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+transport = sys.argv[8]
 pool = descriptor_pool.DescriptorPool()
 with open(path, "rb") as f:
     for proto in descriptor_pb2.FileDescriptorSet.FromString(f.read()).file:
@@ -101,19 +104,30 @@ async def calls(echo, request, until, latencies, errors):
             continue
         latencies.append(clock() - started)
 
+async def measure(echo):
+    request = request_type(id="abc")
+    await echo(request, timeout=5)
+    until = time.perf_counter() + warmup
+    await asyncio.gather(*(calls(echo, request, until, [], []) for _ in range(concurrency)))
+    latencies, errors = [], []
+    cpu, started = time.process_time(), time.perf_counter()
+    until = started + duration
+    await asyncio.gather(*(calls(echo, request, until, latencies, errors) for _ in range(concurrency)))
+    return latencies, errors, time.perf_counter() - started, time.process_time() - cpu
+
 async def run():
-    async with grpc.aio.insecure_channel(target) as channel:
-        echo = channel.unary_unary(rpc, request_serializer=request_type.SerializeToString,
-                                   response_deserializer=reply_type.FromString)
-        request = request_type(id="abc")
-        await echo(request, timeout=5)
-        until = time.perf_counter() + warmup
-        await asyncio.gather(*(calls(echo, request, until, [], []) for _ in range(concurrency)))
-        latencies, errors = [], []
-        cpu, started = time.process_time(), time.perf_counter()
-        until = started + duration
-        await asyncio.gather(*(calls(echo, request, until, latencies, errors) for _ in range(concurrency)))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if transport == "h2":
+        from edge.forward import H2Channel, UnaryMethod
+        own = H2Channel(target)
+        try:
+            latencies, errors, elapsed, cpu = await measure(UnaryMethod(own, rpc, reply_type.FromString))
+        finally:
+            own.close()
+    else:
+        async with grpc.aio.insecure_channel(target) as channel:
+            echo = channel.unary_unary(rpc, request_serializer=request_type.SerializeToString,
+                                       response_deserializer=reply_type.FromString)
+            latencies, errors, elapsed, cpu = await measure(echo)
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3 if latencies else float("nan")
     print(json.dumps({"rps": len(latencies) / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99),
@@ -264,10 +278,12 @@ class Bench:
         result["backend_cpu"] = 100.0 * (_cpu_ticks(backend) - backend0) / ticks / elapsed
         return result
 
-    def direct(self, descriptors: Path, target: str, backend: int, concurrency: int) -> dict[str, float]:
+    def direct(
+        self, descriptors: Path, target: str, backend: int, concurrency: int, transport: str = "grpc"
+    ) -> dict[str, float]:
         argv = self.pinned(self.server_cpu, [
             sys.executable, "-c", DIRECT_CLIENT, str(descriptors), target, ECHO_METHOD,
-            str(concurrency), str(self.args.duration), "1", self.loop,
+            str(concurrency), str(self.args.duration), "1", self.loop, transport,
         ])
         ticks = os.sysconf("SC_CLK_TCK")
         backend0, started = _cpu_ticks(backend), time.monotonic()
@@ -434,6 +450,7 @@ def _run(bench: Bench) -> int:
     for name in servers:
         rows[name] = Row(name, c)
     rows["direct-grpc"] = Row("direct-grpc", c)
+    rows["direct-h2"] = Row("direct-h2", c)
     low = {"edge": Row("edge", 1), "direct-grpc": Row("direct-grpc", 1)}
     if "grpc-gateway" in servers:
         low["grpc-gateway"] = Row("grpc-gateway", 1)
@@ -443,6 +460,7 @@ def _run(bench: Bench) -> int:
         for name, process in servers.items():
             rows[name].runs.append(bench.measure(urls[name], process.pid, backend.pid, c, token))
         rows["direct-grpc"].runs.append(bench.direct(descriptors, backend_address, backend.pid, c))
+        rows["direct-h2"].runs.append(bench.direct(descriptors, backend_address, backend.pid, c, "h2"))
         for name in low:
             if name == "direct-grpc":
                 low[name].runs.append(bench.direct(descriptors, backend_address, backend.pid, 1))
@@ -503,6 +521,13 @@ def _report(bench: Bench, rows: list[Row]) -> str:
                  f"(target <= {TARGETS['added_p50_ms']:.1f} ms: {verdict(added <= TARGETS['added_p50_ms'])})")
     if raw is not None:
         lines.append(f"- edge / raw aiohttp, req/s: {edge.median('rps') / raw.median('rps'):.2f} (no target)")
+        own = found.get(("direct-h2", args.conns))
+        if own is not None:
+            ceiling = 1.0 / (1.0 / per_core(raw) + 1.0 / per_core(own))
+            lines.append(
+                f"- an edge that cost only aiohttp plus its HTTP/2 client, 1/(1/raw + 1/direct-h2): "
+                f"{ceiling:.0f} req/s per core; the edge reaches {per_core(edge) / ceiling:.2f} of it (no target)"
+            )
     lines += ["", "versions: " + _versions()]
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -46,6 +46,11 @@ log = logging.getLogger("agentmesh.edge")
 # (request, method) -> metadata for the unit; raises EdgeError (401, 403, 429...) to refuse.
 Authenticate = Callable[[web.Request, MethodInfo], Awaitable[Sequence[tuple[str, str]]]]
 
+# Headers a hook wants on the answer to its request (a front door's rate-limit headers): the
+# dispatcher adds them, under the response's own, to every response it builds; responses it does
+# not build (WebSocket handshakes) need an on_response_prepare signal to get them.
+RESPONSE_HEADERS = web.RequestKey("edge_response_headers", dict)
+
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -54,8 +59,10 @@ _GRPC_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "
 
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The client's X-Request-ID when it is a sane token, else a fresh one."""
-    given = headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+    given = headers.get("X-Request-ID")
+    if given is not None and _REQUEST_ID.match(given):
+        return given
+    return f"{random.getrandbits(128):032x}"  # an id for tracing, not a secret: no system call for it
 
 
 def client_timeout(headers: Mapping[str, str]) -> float | None:
@@ -115,25 +122,31 @@ class Dispatcher:
         try:
             return await self._dispatch(request, request_id)
         except EdgeError as error:
-            return self.error_response(error, request_id)
+            return self.error_response(error, request_id, request.get(RESPONSE_HEADERS))
         except web.HTTPException as exc:
-            return self.error_response(EdgeError(exc.status, exc.reason), request_id)
+            return self.error_response(EdgeError(exc.status, exc.reason), request_id, request.get(RESPONSE_HEADERS))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception(
                 "unexpected failure serving %s %s", request.method, request.path, extra={"request_id": request_id}
             )
-            return self.error_response(EdgeError(500, errors.GENERIC_INTERNAL, code="INTERNAL"), request_id)
+            failure = EdgeError(500, errors.GENERIC_INTERNAL, code="INTERNAL")
+            return self.error_response(failure, request_id, request.get(RESPONSE_HEADERS))
 
-    def error_response(self, error: EdgeError, request_id: str) -> web.Response:
-        headers = {**error.headers, "Content-Type": "application/json", "X-Request-ID": request_id}
+    def error_response(
+        self, error: EdgeError, request_id: str, extra: Mapping[str, str] | None = None
+    ) -> web.Response:
+        headers = {**(extra or {}), **error.headers, "Content-Type": "application/json", "X-Request-ID": request_id}
         return web.Response(status=error.status, body=errors.encode_error(error, request_id), headers=headers)
 
     async def _dispatch(self, request: web.Request, request_id: str) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
-        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-        wanted = stream_format(request.headers.get("Accept", ""))
+        headers = request.headers
+        asked_upgrade = headers.get("Upgrade")
+        upgrade = asked_upgrade is not None and asked_upgrade.lower() == "websocket"
+        accept = headers.get("Accept")
+        wanted = stream_format(accept) if accept else None
         match = self.router.match(request.method, path, streaming=upgrade or wanted is not None)
         if match is None:
             raise self._no_route(request.method, path)
@@ -153,7 +166,7 @@ class Dispatcher:
         except BindError as exc:
             raise errors.bad_request(exc.message, exc.violations, camel=self.settings.camel_case) from None
 
-        asked = client_timeout(request.headers)
+        asked = client_timeout(headers)
         if info.server_streaming:
             limit = self.settings.stream_timeout
             timeout = asked if limit is None else min(limit, asked or limit)
@@ -164,10 +177,14 @@ class Dispatcher:
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc, service=info.unit, camel=self.settings.camel_case) from None
         rendered = plan.render(reply)
+        extra = request.get(RESPONSE_HEADERS)
         if rendered.status == 204:
-            return web.Response(status=204, headers={"X-Request-ID": request_id})
-        headers = {"Content-Type": rendered.content_type, "X-Request-ID": request_id}
-        return web.Response(status=rendered.status, body=rendered.body, headers=headers)
+            answer = {"X-Request-ID": request_id}
+            return web.Response(status=204, headers={**extra, **answer} if extra else answer)
+        answer = {"Content-Type": rendered.content_type, "X-Request-ID": request_id}
+        if extra:
+            answer = {**extra, **answer}
+        return web.Response(status=rendered.status, body=rendered.body, headers=answer)
 
     def _no_route(self, method: str, path: str) -> EdgeError:
         allowed = self.router.allowed_methods(path)
@@ -216,6 +233,7 @@ class Dispatcher:
             response = web.StreamResponse(
                 status=200,
                 headers={
+                    **request.get(RESPONSE_HEADERS, {}),
                     "Content-Type": kind,
                     "Cache-Control": "no-cache",
                     "X-Accel-Buffering": "no",
@@ -291,7 +309,10 @@ def build_app(
     `*`) to its address. Fails now, not on the first request, when a method has no upstream or
     a binding cannot be compiled."""
     edge_settings = settings or EdgeSettings()
-    pool = upstreams if isinstance(upstreams, UpstreamPool) else UpstreamPool(upstreams)
+    if isinstance(upstreams, UpstreamPool):
+        pool = upstreams
+    else:
+        pool = UpstreamPool(upstreams, own_http2=edge_settings.own_http2)
     dispatcher = Dispatcher(router, pool, edge_settings, authenticate)
     methods = dispatcher.methods
     pool.check(methods)

@@ -31,10 +31,11 @@ from services.common.errors import DomainError, PermissionDenied, Unauthenticate
 from services.common.identity import Authenticator, authorize
 from services.common.policy import MethodInfo
 from services.common.servicecreds import RenewingToken, ServiceCredentials
-from services.common.tokens import RevocationSet
+from services.common.tokens import Claims, RevocationSet, TokenError
 
 API_KEY_CACHE_SECONDS = 30.0
 API_KEY_CACHE_SIZE = 10_000
+BEARER_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,13 @@ TokenSource = Callable[[], Awaitable[str]]
 
 
 class EdgeAuthenticator:
-    """Turns request headers into a verified Identity and applies the method's policy."""
+    """Turns request headers into a verified Identity and applies the method's policy.
+
+    A bearer credential seen before costs one verifier lookup: the caller and
+    the metadata built for it are kept by the header's text for as long as the
+    verifier keeps returning the same verified claims (it still checks expiry
+    and revocations on every call; anything else takes the full path again).
+    """
 
     def __init__(
         self,
@@ -139,17 +146,36 @@ class EdgeAuthenticator:
         self._api_keys = api_keys
         self._admin_key = admin_key
         self._service_token = service_token
+        self._bearers: dict[str, tuple[Claims, Caller, tuple[tuple[str, str], ...]]] = {}
 
     async def identify(self, headers: Mapping[str, str], address: str, info: MethodInfo | None) -> Identity:
         """The caller of one request; raises Unauthenticated (401) or PermissionDenied (403)."""
         authorization = headers.get("Authorization", "")
-        api_key = headers.get("X-API-Key", "")
-        caller, forward = await self._credential(authorization, api_key)
+        known = self._bearers.get(authorization) if authorization else None
+        if known is not None and self._still_valid(authorization, known[0]):
+            caller, base = known[1], known[2]
+        else:
+            caller, forward = await self._credential(authorization, headers.get("X-API-Key", ""))
+            base = (*forward, *_principal_metadata(caller))
+            if authorization:
+                self._remember(authorization, caller, base)
         authorize(caller, info)
-        metadata = [*forward, *_principal_metadata(caller)]
-        if address:
-            metadata.append(("x-forwarded-for", address))
-        return Identity(caller, tuple(metadata))
+        return Identity(caller, (*base, ("x-forwarded-for", address)) if address else base)
+
+    def _still_valid(self, authorization: str, claims: Claims) -> bool:
+        try:
+            return self._authenticator.verifier.verify(authorization.partition(" ")[2].strip()) is claims
+        except TokenError:
+            return False  # the full path says why
+
+    def _remember(self, authorization: str, caller: Caller, base: tuple[tuple[str, str], ...]) -> None:
+        try:
+            claims = self._authenticator.verifier.verify(authorization.partition(" ")[2].strip())
+        except TokenError:
+            return
+        if len(self._bearers) >= BEARER_CACHE_SIZE:
+            self._bearers.clear()
+        self._bearers[authorization] = (claims, caller, base)
 
     async def _credential(self, authorization: str, api_key: str) -> tuple[Caller, list[tuple[str, str]]]:
         if authorization:

@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.app import build_app
+from edge.app import RESPONSE_HEADERS, build_app
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ratelimit import DEFAULT_CLASS, LimitTable, MemoryLimiter, Window, key_for, rate_limit_headers, refusal_fields
@@ -51,7 +51,6 @@ from services.common.tokens import Keys, TokenError, TokenVerifier
 log = logging.getLogger("agentmesh.edge.front")
 
 TOKEN_CACHE_SIZE = 10_000
-_RATE_HEADERS = web.RequestKey("front_rate_headers", dict)
 _UPSTREAM = re.compile(r"^(\*|[A-Za-z_][A-Za-z0-9_.]*)=(\S+:\d+)$")
 _RATE = re.compile(r"^(\d+)(?:/min)?$")
 _CHALLENGE = 'Bearer realm="edge"'
@@ -84,7 +83,7 @@ class FrontGate:
             key = key_for(principal, request.remote or "", DEFAULT_CLASS)
             decision = self._limiter.decide(key, self._windows, self._clock())
             headers = rate_limit_headers(decision)
-            request[_RATE_HEADERS] = headers
+            request[RESPONSE_HEADERS] = headers
             if not decision.allowed:
                 fields = refusal_fields(decision)
                 raise EdgeError(
@@ -124,7 +123,7 @@ class FrontGate:
 
 
 async def _add_rate_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    headers = request.get(_RATE_HEADERS) if isinstance(request, web.Request) else None
+    headers = request.get(RESPONSE_HEADERS) if isinstance(request, web.Request) else None
     if headers:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
@@ -152,7 +151,9 @@ def create_front_app(
     gate = FrontGate(verifier, rate_limit_per_minute, clock)
     hooked = verifier is not None or rate_limit_per_minute is not None
     app = build_app(router, upstreams, authenticate=gate if hooked else None, settings=settings)
-    if rate_limit_per_minute is not None:
+    if rate_limit_per_minute is not None and any(t.info.server_streaming for t in router.targets):
+        # The dispatcher puts the rate-limit headers on what it answers; a WebSocket handshake,
+        # possible only on a streaming route, is answered elsewhere and gets them here.
         app.on_response_prepare.append(_add_rate_headers)
     return app
 

@@ -43,6 +43,10 @@ class HeaderPolicy:
         return origin if origin in self.origins else None
 
     async def on_prepare(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        self.apply(request, response)
+
+    def apply(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """The security and CORS headers of one response (for callers with a prepare hook of their own)."""
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         granted = self.allowed_origin(request.headers.get("Origin", ""))
@@ -56,8 +60,13 @@ class HeaderPolicy:
     @web.middleware
     async def preflight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Answers CORS preflights before routing; everything else passes through."""
+        answer = self.answer(request)
+        return answer if answer is not None else await handler(request)
+
+    def answer(self, request: web.Request) -> web.Response | None:
+        """The answer to a CORS preflight, or None for any other request."""
         if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
-            return await handler(request)
+            return None
         if self.allowed_origin(request.headers.get("Origin", "")) is None:
             return web.Response(status=403, text="origin not allowed")
         response = web.Response(status=204)

@@ -198,7 +198,7 @@ class MemoryLimiter:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time, sweep_every: float = 30.0) -> None:
-        self._clock = clock
+        self.clock = clock
         self._sweep_every = sweep_every
         self._entries: dict[str, _Entry] = {}
         self._next_sweep = 0.0
@@ -209,7 +209,7 @@ class MemoryLimiter:
     async def hit(
         self, key: str, windows: Sequence[Window], now: float | None = None, *, fail_closed: bool = False
     ) -> Decision:
-        return self.decide(key, windows, self._clock() if now is None else now)
+        return self.decide(key, windows, self.clock() if now is None else now)
 
     def decide(self, key: str, windows: Sequence[Window], now: float) -> Decision:
         """The atomic step itself, synchronous."""
@@ -462,6 +462,7 @@ class RateLimits:
         self.table = table
         self.limiter = limiter
         self.metrics = metrics
+        self._outcomes: dict[tuple[str, str], Any] = {}  # metric children by (class, outcome): classes are few
 
     @classmethod
     def from_settings(
@@ -486,15 +487,24 @@ class RateLimits:
         """Raises LimiterUnavailable when the method fails closed and no limiter can decide."""
         rate_class = policy.rate_limit
         windows = self.table.windows(rate_class, tier)
+        key = key_for(user_id, address, rate_class)
+        limiter = self.limiter
         try:
-            decision = await self.limiter.hit(
-                key_for(user_id, address, rate_class), windows, now, fail_closed=policy.rate_limit_fail_closed
-            )
+            if type(limiter) is MemoryLimiter:  # decides without waiting: no coroutine for it
+                decision = limiter.decide(key, windows, limiter.clock() if now is None else now)
+            else:
+                decision = await limiter.hit(key, windows, now, fail_closed=policy.rate_limit_fail_closed)
         except LimiterUnavailable:
-            self.metrics.decisions.labels(rate_class, "unavailable").inc()
+            self._count(rate_class, "unavailable")
             raise
-        self.metrics.decisions.labels(rate_class, "allowed" if decision.allowed else "limited").inc()
+        self._count(rate_class, "allowed" if decision.allowed else "limited")
         return decision
+
+    def _count(self, rate_class: str, outcome: str) -> None:
+        child = self._outcomes.get((rate_class, outcome))
+        if child is None:
+            child = self._outcomes[(rate_class, outcome)] = self.metrics.decisions.labels(rate_class, outcome)
+        child.inc()
 
     async def aclose(self) -> None:
         close: Callable[[], Awaitable[None]] | None = getattr(self.limiter, "aclose", None)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from agentmesh.v1 import options_pb2
@@ -84,8 +84,7 @@ class Route:
         return chosen
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """A request's route, the RPC picked on it, and the path variables of that RPC's template."""
 
     route: Route

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from google.protobuf import message_factory
@@ -59,8 +59,7 @@ class BindError(ValueError):
         return cls(f"{field}: {description}", [(field, description)])
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A reply ready for the wire: status, bytes and their content type."""
 
     status: int
@@ -291,7 +290,11 @@ class MethodPlan:
         codec.prepare(self.request_type)
 
         self.success_status = target.info.policy.success_status
-        self._render = self._compile_render(binding.response_body, method.output_type, where)
+        # The HTTP reply for a unary response (or one message of a stream); a plain attribute, so a
+        # call is one function call.
+        self.render: Callable[[Message], Rendered] = self._compile_render(
+            binding.response_body, method.output_type, where
+        )
 
     # -- request -------------------------------------------------------------
 
@@ -406,10 +409,6 @@ class MethodPlan:
             return Rendered(status, orjson.dumps(encode(reply)), JSON_TYPE)
 
         return render
-
-    def render(self, reply: Message) -> Rendered:
-        """The HTTP reply for a unary response (or one message of a stream)."""
-        return self._render(reply)
 
 
 def _raw(status: int, body: Any) -> Rendered:

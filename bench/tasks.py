@@ -6,9 +6,10 @@ provider). `--submitters` clients (default 50) each submit CreateTask with `wait
 loop for `--seconds`; a task's submit-to-done time is that call's latency. The reference, measured
 in the same run at the same concurrency: direct LlmService.Generate calls to the speech unit
 (what a task's provider step costs on its own). Printed: tasks/s, p50/p99 submit-to-done, the
-reference's calls/s and p50, tasks/s ÷ Generate/s, and the share of a task's time spent outside
-the provider call (1 - Generate p50 / task p50). Targets (issue 6): ≥ 200 tasks/s on the 2-core
-machine, p99 submit-to-done ≤ 250 ms.
+reference's calls/s and p50, tasks/s ÷ Generate/s, the share of a task's time spent outside
+the provider call (1 - Generate p50 / task p50), and the CPU each unit's process spent per task
+(from /proc, where there is one: a figure that other work on the machine moves less than the rates).
+Targets (issue 6): ≥ 200 tasks/s on the 2-core machine, p99 submit-to-done ≤ 250 ms.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Sample:
     latencies: list[float] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds each unit's process used meanwhile
 
     @property
     def rate(self) -> float:
@@ -91,6 +93,19 @@ async def _load(call: Callable[[int], Awaitable[str]], clients: int, seconds: fl
     await asyncio.gather(*(client() for _ in range(clients)))
     sample.elapsed = time.perf_counter() - began
     return sample
+
+
+def _cpu(processes: Sequence[asyncio.subprocess.Process]) -> dict[str, float]:
+    """CPU seconds (user + system) each unit's process has used so far; empty where /proc is not there."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = {}
+    for unit, process in zip(UNITS, processes, strict=True):
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        used[unit] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 async def _spawn(env: dict[str, str], unit: str, logs: Path) -> asyncio.subprocess.Process:
@@ -167,7 +182,9 @@ async def _run(args: argparse.Namespace) -> int:
             await _load(submit, args.submitters, args.warmup)
             await _load(generate, args.submitters, args.warmup)
             direct = await _load(generate, args.submitters, args.seconds)
+            before = _cpu(processes)
             done = await _load(submit, args.submitters, args.seconds)
+            done.cpu = {unit: after - before[unit] for unit, after in _cpu(processes).items() if unit in before}
     finally:
         for process in processes:
             if process.returncode is None:
@@ -202,6 +219,10 @@ def _report(args: argparse.Namespace, done: Sample, direct: Sample) -> str:
         lines.append(f"- failures: tasks {done.failures}, generate {direct.failures}")
     if done.latencies:
         lines.append(f"- mean submit-to-done {statistics.fmean(done.latencies) * 1000:.1f} ms")
+    if done.latencies and done.cpu:
+        per_task = ", ".join(f"{unit} {seconds * 1000 / len(done.latencies):.2f}" for unit, seconds in done.cpu.items())
+        lines.append(f"- CPU per task, ms: {per_task} (total {sum(done.cpu.values()) * 1000 / len(done.latencies):.2f};"
+                     " other work on the machine raises these too)")
     return "\n".join(lines)
 
 

@@ -19,12 +19,13 @@ import time
 from typing import Any
 
 from services.common.storage import Database, Row, Transaction
+from services.task.changes import Change, NewTask, cancel_in, insert_task
 from services.task.dag import Step, render, sinks, steps_from_json
 from services.task.model import FINAL
 from services.task.notices import Notices
 from services.task.runner import TaskRunner
 from services.task.runs import RUN_FINAL_TYPES, add_run_event, insert_run, run_row, step_rows
-from services.task.store import Change, NewTask, cancel_in, insert_task, shielded
+from services.task.store import shielded
 from services.task.workers import Actor
 
 log = logging.getLogger("agentmesh.task.workflows")

@@ -25,6 +25,8 @@ from services.task.model import FINAL
 Row = dict[str, Any]
 LAGGED: Final = "lagged"
 CLOSED: Final = "closed"
+# The key under which a feed event that ends its subject carries the subject's row as that change left it.
+FINAL_ROW: Final = "final_row"
 Item = Row | str
 
 
@@ -45,6 +47,11 @@ class Feed:
         else:
             self._items.append(row)
         self._ready.set()
+
+    @property
+    def pending(self) -> bool:
+        """Whether events are queued (a burst is not consumed yet)."""
+        return bool(self._items)
 
     def close(self) -> None:
         self.closed = True
@@ -148,17 +155,33 @@ async def wait_until_final(feeds: Feeds, key: str, load: Callable[[], Awaitable[
                            is_final: Callable[[Row], bool], context: grpc.aio.ServicerContext) -> Row:
     """The row once final, or as it is when the deadline comes near or the unit drains."""
     with feeds.subscribe(key) as feed:
-        row = await load()
-        if is_final(row):
-            return row
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(budget(context)):
-                while True:
-                    item = await feed.get()
-                    if item == CLOSED:
-                        break
-                    if item == LAGGED or (isinstance(item, dict) and item.get("status") in FINAL):
-                        row = await load()
-                        if is_final(row):
-                            return row
-        return await load()
+        return await settle(feed, await load(), load, is_final, context)
+
+
+async def settle(feed: Feed, row: Row, load: Callable[[], Awaitable[Row]], is_final: Callable[[Row], bool],
+                 context: grpc.aio.ServicerContext) -> Row:
+    """`row` once final, or as it is when the deadline comes near or the unit drains.
+
+    `feed` was subscribed before `row` was read (or written), so no change after it is missed. A final
+    event that carries its subject's row (FINAL_ROW) is the answer itself; any other event with a final
+    status that is the last one in (a subject's final event is its last), or a lag, sends the waiter to
+    storage.
+    """
+    if is_final(row):
+        return row
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(budget(context)):
+            while True:
+                item = await feed.get()
+                if item == CLOSED:
+                    break
+                if isinstance(item, dict):
+                    final = item.get(FINAL_ROW)
+                    if isinstance(final, dict) and is_final(final):
+                        return final
+                    if item.get("status") not in FINAL or feed.pending:
+                        continue  # a subject's final event is its last: if more came, they tell
+                row = await load()
+                if is_final(row):
+                    return row
+    return await load()

@@ -1,7 +1,10 @@
 """After a change is committed: its events to the unit's feeds, and the platform's events to the bus.
 
 Platform events (tenant_id set, subject the task or run) are published in the
-background and never fail the change that caused them:
+background and never fail the change that caused them. A subject's events are
+published one after the other (the hub serves calls concurrently, and a task's
+created and progress come within the same moment when it starts at once);
+different subjects' side by side:
 task.created, task.progress, task.completed, task.failed, task.cancelled;
 workflow.run.started, workflow.run.completed, workflow.run.failed,
 workflow.run.cancelled, workflow.step.started, workflow.step.completed,
@@ -10,12 +13,13 @@ workflow.step.failed, workflow.step.skipped.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from agentmesh.v1 import common_pb2
 
 from services.common.events.publisher import Publisher
-from services.task.feeds import Feeds
+from services.task.feeds import FINAL_ROW, Feeds
 from services.task.model import EVENT_OUTPUT_MAX, FINAL
 
 Row = dict[str, Any]
@@ -31,6 +35,13 @@ class Notices:
     def __init__(self, feeds: Feeds, publisher: Publisher) -> None:
         self.feeds = feeds
         self.publisher = publisher
+        self._latest: dict[str, asyncio.Task[None]] = {}  # per subject, its latest publication
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        """Let the publications under way finish (a little while at most) before the publisher closes."""
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=2.0)
 
     def task_created(self, task: Row, events: list[Row]) -> None:
         self._feed_task(task, events)
@@ -61,8 +72,11 @@ class Notices:
                 })
 
     def _feed_task(self, task: Row, events: list[Row]) -> None:
+        key = f"task:{task['task_id']}"
         for event in events:
-            self.feeds.publish(f"task:{task['task_id']}", event)
+            if event["type"] == "task.status" and event["status"] in FINAL:
+                event = {**event, FINAL_ROW: task}  # who waits for the end needs nothing more
+            self.feeds.publish(key, event)
 
     def _announce_task(self, kind: str, task: Row, *, message: str = "") -> None:
         data: dict[str, Any] = {
@@ -88,4 +102,17 @@ class Notices:
     def _announce(self, kind: str, tenant_id: str, subject_id: str, data: dict[str, Any]) -> None:
         event = common_pb2.Event(type=kind, tenant_id=tenant_id, subject_id=subject_id)
         event.data.update(data)
-        self.publisher.emit(event)
+        publication = asyncio.get_running_loop().create_task(self._in_turn(self._latest.get(subject_id), event))
+        self._latest[subject_id] = publication
+        self._pending.add(publication)
+        publication.add_done_callback(lambda done: self._settled(subject_id, done))
+
+    async def _in_turn(self, before: asyncio.Task[None] | None, event: common_pb2.Event) -> None:
+        if before is not None and not before.done():
+            await asyncio.wait({before})
+        await self.publisher.publish(event)  # failures are logged there, never raised
+
+    def _settled(self, subject_id: str, done: asyncio.Task[None]) -> None:
+        self._pending.discard(done)
+        if self._latest.get(subject_id) is done:
+            del self._latest[subject_id]

@@ -8,6 +8,8 @@ says which unit answered what.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 import grpc
@@ -27,15 +29,36 @@ async def _metadata(credentials: ServiceCredentials, pairs: list[tuple[str, str]
 
 
 class AgentDirectory:
-    """WorkerDirectory over AgentService.ResolveWorkers."""
+    """WorkerDirectory over AgentService.ResolveWorkers.
+
+    Tasks submitted together for one agent ask at the same moment: while a call is
+    in flight, the same question (same actor, same target) waits for its answer
+    instead of asking again, which is as fresh as its own call would have been.
+    """
 
     def __init__(self, channel: grpc.aio.Channel, credentials: ServiceCredentials, *, timeout: float) -> None:
         self._stub = agent_pb2_grpc.AgentServiceStub(channel)
         self._credentials = credentials
         self._timeout = timeout
+        self._asking: dict[tuple[Actor, str, str], asyncio.Future[Workers]] = {}
 
     async def resolve(self, actor: Actor, *, agent_id: str = "", team_id: str = "",
                       time_limit: float | None = None) -> Workers:
+        key = (actor, agent_id, team_id)
+        asked = self._asking.get(key)
+        if asked is None:
+            asked = asyncio.ensure_future(self._resolve(actor, agent_id, team_id, time_limit))
+            self._asking[key] = asked
+            asked.add_done_callback(functools.partial(self._answered, key))
+        # One waiter going away (its task cancelled) leaves the call to the others.
+        return await asyncio.shield(asked)
+
+    def _answered(self, key: tuple[Actor, str, str], asked: asyncio.Future[Workers]) -> None:
+        self._asking.pop(key, None)
+        if not asked.cancelled():
+            asked.exception()  # seen, even when every waiter has gone
+
+    async def _resolve(self, actor: Actor, agent_id: str, team_id: str, time_limit: float | None) -> Workers:
         metadata = await _metadata(self._credentials, actor.metadata())
         try:
             reply = await self._stub.ResolveWorkers(

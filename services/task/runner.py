@@ -1,23 +1,27 @@
 """TaskRunner: a bounded pool that works queued tasks, highest priority then oldest first.
 
-One dispatcher claims queued tasks (a conditional UPDATE, so no task is ever
-worked twice at once) while fewer than `workers` are running, and wakes when a
-task is queued or one finishes. Each task resolves its workers through the
-agent unit and calls the model through the speech unit within its deadline
-(timeout_seconds, else the platform default): past it the task fails with
-"timeout". A cancel cancels the in-flight call at once.
+Tasks are claimed (a conditional UPDATE, so no task is ever worked twice at
+once) while fewer than `workers` are running, in the write that needs a worker
+anyway: a submission claims for the free workers in the write that queues it, a
+finishing task claims the next queued one in the write that records its result
+(its worker passes straight on), and a dispatcher claims the rest when it is
+woken (a task queued with no worker free, one finished with nothing waiting).
+Each task resolves its workers through the agent unit and calls the model
+through the speech unit within its deadline (timeout_seconds, else the
+platform default): past it the task fails with "timeout". A cancel cancels the
+in-flight call at once.
 
 Durability: tasks are rows. At start the runner re-queues the tasks a crash
 left running, once (the attempts counter), and fails them after that with
-"interrupted by a restart"; at a clean stop it gives its running tasks back to
-the queue without counting the interrupted attempt.
+"interrupted by a restart"; at a clean stop it gives its running tasks (and any
+claimed for it meanwhile) back to the queue without counting the interrupted
+attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.protoutil import new_id
+from services.task.changes import Change, NewTask, Note, Result
 from services.task.execution import RETRY_DELAYS, Execution, ExecutionError, Job, Outcome, Report
 from services.task.notices import Notices
-from services.task.store import NewTask, Note, TaskStore
+from services.task.store import TaskStore
 from services.task.workers import Actor, ModelClient, RemoteCallError, WorkerDirectory, Workers
 
 log = logging.getLogger("agentmesh.task.runner")
@@ -71,6 +76,12 @@ class TaskRunner:
         # Called once a task has reached a final state (a workflow advances its run).
         self.final_hooks: list[FinalHook] = []
         self._running: dict[str, _Work] = {}
+        self._reserved = 0  # workers promised to claims in flight
+        # Whether the queue may hold tasks: `_queued` grows whenever one may have been queued, `_drained` is the
+        # latest `_queued` a claim started at and found the queue emptied by; a claim only runs when it may find
+        # something (one runner per database: nobody else claims).
+        self._queued = 1
+        self._drained = 0
         self._wake = asyncio.Event()
         self._accepting = False
         self._dispatcher: asyncio.Task[None] | None = None
@@ -98,29 +109,59 @@ class TaskRunner:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        works = list(self._running.items())
-        for _, work in works:
+        works = list(self._running.values())
+        for work in works:
             work.reason = "shutdown"
             work.task.cancel()
-        if works:
-            await asyncio.gather(*(w.task for _, w in works), return_exceptions=True)
-            for row, events in await self.store.release(self.runner_id, [task_id for task_id, _ in works]):
-                self.notices.task_changed(row, events)
-                log.info("task %s queued again at shutdown", row["task_id"], extra={"task": row["task_id"]})
+        await asyncio.gather(*(w.task for w in works), return_exceptions=True)
+        # What it worked, and what a claim in flight took for it meanwhile (it does not start any more).
+        for row, events in await self.store.release(self.runner_id):
+            self.notices.task_changed(row, events)
+            log.info("task %s queued again at shutdown", row["task_id"], extra={"task": row["task_id"]})
         # Writes still under way (shielded from their callers' cancellation) finish before the database closes:
         # the database serves statements in the order they came.
         await self.store.db.fetch_one("SELECT 1 AS done")
 
     def wake(self) -> None:
+        """Something may have been queued (a workflow's step, a restart's leftovers): claim it when workers
+        are free."""
+        self._queued += 1
         self._wake.set()
 
+    def _may_claim(self) -> bool:
+        return self._accepting and self._queued > self._drained
+
+    def _claimed(self, since: int, limit: int, claimed: list[Change]) -> None:
+        """Note what a claim that started when `_queued` was `since` found, then work it."""
+        if len(claimed) < limit:
+            self._drained = max(self._drained, since)
+        self._start(claimed)
+
     async def submit(self, new: NewTask) -> tuple[Row, bool]:
-        """Queue a task (committed before this returns); an idempotency key already used returns that task."""
-        (row, events), created = await self.store.create(new)
+        """Queue a task (committed before this returns); an idempotency key already used returns that task.
+
+        While workers are free the same write claims for them, so a task starts without a second write.
+        A caller that goes away meanwhile does not stop this: the task is announced and worked anyway.
+        """
+        return await asyncio.shield(self._submit(new))
+
+    async def _submit(self, new: NewTask) -> tuple[Row, bool]:
+        claim, since = self._free(), self._queued
+        self._reserved += claim
+        try:
+            (row, events), created, claimed = await self.store.create(new, runner_id=self.runner_id, claim=claim)
+        finally:
+            self._reserved -= claim
         if created:
             self.notices.task_created(row, events)
+        self._claimed(since, claim, claimed)
+        if created and row["task_id"] not in self._running:
             self.wake()
         return row, created
+
+    def _free(self) -> int:
+        """Workers neither busy nor promised to a claim in flight."""
+        return max(self.workers - len(self._running) - self._reserved, 0) if self._accepting else 0
 
     async def cancel(self, tenant_id: str, task_id: str, reason: str) -> Row | None:
         """Cancel a task of the tenant: recorded first, then its in-flight call is cancelled."""
@@ -144,50 +185,70 @@ class TaskRunner:
     async def _dispatch(self) -> None:
         while self._accepting:
             self._wake.clear()
-            free = self.workers - len(self._running)
+            since = self._queued
+            free = self._free() if self._may_claim() else 0
             if free > 0:
+                self._reserved += free
                 try:
                     claimed = await self.store.claim(self.runner_id, free)
                 except Exception:
                     log.exception("cannot claim tasks; trying again in 1 s")
                     await asyncio.sleep(1.0)
                     continue
-                for row, events in claimed:
-                    self.notices.task_changed(row, events)
-                    task = asyncio.create_task(self._work(row), name=f"task-{row['task_id']}")
-                    self._running[row["task_id"]] = _Work(task)
+                finally:
+                    self._reserved -= free
+                self._claimed(since, free, claimed)
                 if len(claimed) == free:
                     continue  # there may be more waiting
             await self._wake.wait()
 
+    def _start(self, claimed: list[Change]) -> None:
+        """Work what was claimed; past stop_claiming a claim that was in flight is only announced (stop()
+        gives it back)."""
+        for row, events in claimed:
+            self.notices.task_changed(row, events)
+            if self._accepting:
+                task = asyncio.create_task(self._work(row), name=f"task-{row['task_id']}")
+                self._running[row["task_id"]] = _Work(task)
+
     async def _work(self, row: Row) -> None:
+        """One attempt and its result; the finish claims the next queued task in the same write, so the
+        worker passes straight on to it (its slot is never free in between)."""
         task_id = row["task_id"]
         journal = _Journal(self, task_id)
-        finish = functools.partial(self.store.finish, task_id, self.runner_id)
+        try:
+            result = await self._result(row, journal)
+            claim, since = (1 if self._may_claim() else 0), self._queued
+            change, claimed = await self.store.finish(
+                task_id, self.runner_id, result, attempt=int(row["attempts"]), progress=journal.stored,
+                notes=journal.pending, claim=claim,
+            )
+        except asyncio.CancelledError:
+            # Cancelled by a client (already recorded) or by the shutdown (stop() queues it again).
+            return
+        finally:
+            self._running.pop(task_id, None)
+            if self._may_claim():
+                self._wake.set()  # a worker is free for what waits
+        if change is not None:
+            self.notices.task_changed(*change)
+            self._claimed(since, claim, claimed)
+            await self._after_final(change[0])
+
+    async def _result(self, row: Row, journal: _Journal) -> Result:
+        task_id = row["task_id"]
         try:
             outcome = await self._attempt(row, journal)
         except TimeoutError:
             timeout = row["timeout_seconds"] or self.default_timeout
-            change = await finish("failed", notes=journal.pending, error="timeout",
-                                  message=f"timeout: no result within {timeout:g} s")
+            return Result("failed", error="timeout", message=f"timeout: no result within {timeout:g} s")
         except ExecutionError as exc:
-            change = await finish("failed", notes=journal.pending, error=str(exc), usage=exc.usage)
-        except asyncio.CancelledError:
-            # Cancelled by a client (already recorded) or by the shutdown (stop() queues it again).
-            return
+            return Result("failed", error=str(exc), usage=exc.usage)
         except Exception:
             log.exception("task %s: unexpected failure in the runner", task_id, extra={"task": task_id})
-            change = await finish("failed", notes=journal.pending, error="internal error in the runner")
-        else:
-            change = await finish("succeeded", notes=journal.pending, output=outcome.output,
-                                  output_data=outcome.output_data, usage=outcome.usage,
-                                  message=f"succeeded ({', '.join(outcome.answered_by)})")
-        finally:
-            self._running.pop(task_id, None)
-            self._wake.set()
-        if change is not None:
-            self.notices.task_changed(*change)
-            await self._after_final(change[0])
+            return Result("failed", error="internal error in the runner")
+        return Result("succeeded", output=outcome.output, output_data=outcome.output_data, usage=outcome.usage,
+                      message=f"succeeded ({', '.join(outcome.answered_by)})")
 
     async def _attempt(self, row: Row, journal: _Journal) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -241,6 +302,7 @@ class _Journal:
         self.runner = runner
         self.task_id = task_id
         self.progress = 0.0
+        self.stored = 0.0  # the progress the task's row holds
         self.pending: list[Note] = []
 
     async def report(self, progress: float | None, level: str, message: str, fields: dict[str, Any]) -> None:
@@ -253,4 +315,5 @@ class _Journal:
             notes, self.pending = self.pending, []
             change = await self.runner.store.report(self.task_id, self.runner.runner_id, self.progress, notes)
             if change is not None:
+                self.stored = float(change[0]["progress"])
                 self.runner.notices.task_changed(*change)

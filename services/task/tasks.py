@@ -21,9 +21,10 @@ from agentmesh.v1 import task_pb2
 
 from services.common.authctx import Caller
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from services.common.protoutil import seconds, struct_dict
+from services.common.protoutil import new_id, seconds, struct_dict
 from services.task import model
-from services.task.feeds import Feeds, follow, wait_until_final
+from services.task.changes import NewTask
+from services.task.feeds import FINAL_ROW, Feeds, follow, settle, wait_until_final
 from services.task.model import (
     FINAL,
     LOG_LEVELS,
@@ -39,7 +40,7 @@ from services.task.model import (
 )
 from services.task.query import Where, apply_filter, order_sql, page
 from services.task.runner import TaskRunner
-from services.task.store import TASK_COLUMNS, NewTask, TaskStore
+from services.task.store import TASK_COLUMNS, TaskStore
 from services.task.workers import Actor, RemoteCallError, WorkerDirectory
 
 log = logging.getLogger("agentmesh.task")
@@ -172,15 +173,23 @@ class TaskServicer:
             if earlier is not None:
                 return await self._answer(caller, earlier, digest, request.wait, context)
         await self.targets.check(actor, agent_id=agent_id, team_id=team_id)
-        row, created = await self.runner.submit(NewTask(
+        new = NewTask(
             tenant_id=caller.tenant_id, owner_id=caller.user_id, actor=actor, agent_id=agent_id, team_id=team_id,
             input=request.input, input_data=model.json_text(input_data), parameters=model.json_text(parameters),
             priority=request.priority, timeout_seconds=request.timeout_seconds, idempotency_key=key,
-            request_digest=digest,
-        ))
-        if created:
+            request_digest=digest, task_id=new_id("task"),
+        )
+        # Followed from before it exists, so a waiter learns the end from the feed alone.
+        with self.feeds.subscribe(f"task:{new.task_id}") as feed:
+            row, created = await self.runner.submit(new)
+            if not created:  # the idempotency key names a task that a concurrent call created
+                return await self._answer(caller, row, digest, request.wait, context)
             log.info("task queued", extra={"task": row["task_id"], "tenant": caller.tenant_id, "by": caller.user_id})
-        return await self._answer(caller, row, digest, request.wait, context)
+            if request.wait:
+                task_id = new.task_id
+                row = await settle(feed, row, lambda: self._task(caller, task_id), lambda r: r["status"] in FINAL,
+                                   context)
+        return task_pb2.CreateTaskResponse(task=model.task_message(row))
 
     async def _answer(self, caller: Caller, row: dict[str, Any], digest: str, wait: bool,
                       context: grpc.aio.ServicerContext) -> Any:
@@ -265,7 +274,7 @@ class TaskServicer:
                 return
             async for event in follow(feed, after, lambda last: self.store.events_after(task_id, last)):
                 final = model.is_final_event(event)
-                current = await self._task(caller, task_id) if final else None
+                current = (event.get(FINAL_ROW) or await self._task(caller, task_id)) if final else None
                 yield task_pb2.WatchTaskResponse(event=model.task_event_message(event, current))
                 if final:
                     return

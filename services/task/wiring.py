@@ -41,6 +41,7 @@ async def assemble(resources: Resources, *, directory: WorkerDirectory, model: M
     settings, stack, db = resources.settings, resources.stack, resources.db
     feeds = Feeds()
     notices = Notices(feeds, publisher)
+    stack.push_async_callback(notices.aclose)  # after the runner's and the engine's stops, before the publisher's
     store = TaskStore(db)
     runner = TaskRunner(store, directory, model, notices, workers=settings.task_workers,
                         default_timeout=settings.task_timeout)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.storage import Migration
+from services.common.storage import Migration, Statement
+from services.common.storage.checkpoints import BACKSTOP_PAGES
 from services.common.storage.sqlite import SqliteDatabase
 
 MIGRATIONS = [
@@ -114,3 +115,143 @@ async def test_a_cancelled_transaction_leaves_the_connection_usable(db: SqliteDa
     counts = {r["n"]: r["c"] for r in await db.fetch_all("SELECT n, COUNT(*) AS c FROM pairs GROUP BY n")}
     assert counts[0] == 40
     assert counts.get(1, 0) == counts.get(2, 0)  # every pair whole or absent
+
+
+async def test_a_batch_runs_in_order_and_returns_each_statements_rows(db: SqliteDatabase) -> None:
+    await db.migrate(MIGRATIONS)
+    results = await db.batch([
+        Statement("INSERT INTO parent (id) VALUES ('p1'), ('p2') RETURNING id"),
+        Statement("INSERT INTO child (id, parent_id) VALUES ('c1', 'p2')"),
+        Statement("SELECT parent_id FROM child WHERE id = ?", ("c1",)),
+    ])
+    assert sorted(r["id"] for r in results[0]) == ["p1", "p2"]
+    assert results[1:] == [[], [{"parent_id": "p2"}]]
+    assert await db.fetch_one("SELECT COUNT(*) AS n FROM parent") == {"n": 2}
+
+
+async def test_a_batch_is_all_or_nothing(db: SqliteDatabase) -> None:
+    await db.migrate(MIGRATIONS)
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        await db.batch([Statement("INSERT INTO parent (id) VALUES ('p1')"),
+                        Statement("INSERT INTO child (id, parent_id) VALUES ('c1', 'missing')")])
+    assert await db.fetch_all("SELECT * FROM parent") == []
+    await db.batch([Statement("INSERT INTO parent (id) VALUES ('p1')")])  # the connection is usable again
+    assert await db.fetch_all("SELECT id FROM parent") == [{"id": "p1"}]
+
+
+async def test_a_guard_that_finds_nothing_ends_the_batch_and_writes_nothing(db: SqliteDatabase) -> None:
+    await db.migrate(MIGRATIONS)
+    await db.execute("INSERT INTO parent (id) VALUES ('kept')")
+    results = await db.batch([
+        Statement("INSERT INTO parent (id) VALUES ('p1')"),
+        Statement("UPDATE parent SET id = 'moved' WHERE id = ? RETURNING id", ("missing",), guard=True),
+        Statement("INSERT INTO parent (id) VALUES ('p2')"),
+    ])
+    assert results == [[], []]  # stopped at the guard, which found no row
+    assert await db.fetch_all("SELECT id FROM parent") == [{"id": "kept"}]
+    results = await db.batch([
+        Statement("UPDATE parent SET id = 'moved' WHERE id = ?", ("kept",), guard=True),  # changes a row: goes on
+        Statement("INSERT INTO parent (id) VALUES ('p2') RETURNING id"),
+    ])
+    assert results == [[], [{"id": "p2"}]]
+    assert sorted(r["id"] for r in await db.fetch_all("SELECT id FROM parent")) == ["moved", "p2"]
+
+
+async def test_in_a_transaction_a_guard_ends_only_the_batch(db: SqliteDatabase) -> None:
+    await db.migrate(MIGRATIONS)
+    async with db.transaction() as tx:
+        results = await tx.batch([
+            Statement("INSERT INTO parent (id) VALUES ('p1')"),
+            Statement("SELECT id FROM parent WHERE id = 'missing'", guard=True),
+            Statement("INSERT INTO parent (id) VALUES ('p2')"),
+        ])
+        assert results == [[], []]
+        await tx.execute("INSERT INTO parent (id) VALUES ('p3')")
+    assert sorted(r["id"] for r in await db.fetch_all("SELECT id FROM parent")) == ["p1", "p3"]
+
+
+async def test_a_batch_never_joins_an_open_transaction(db: SqliteDatabase) -> None:
+    """A batch issued while a transaction is open runs after it, so the transaction's rollback spares it."""
+    await db.migrate(MIGRATIONS)
+    inside = asyncio.Event()
+    batch_done: list[list[list[dict[str, object]]]] = []
+
+    async def doomed() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO parent (id) VALUES ('doomed')")
+            inside.set()
+            await asyncio.sleep(0.05)
+            assert not batch_done  # still waiting for this transaction to end
+            raise RuntimeError("roll back")
+
+    transaction = asyncio.create_task(doomed())
+    await inside.wait()
+    batch_done.append(await db.batch([Statement("INSERT INTO parent (id) VALUES ('independent') RETURNING id")]))
+    with pytest.raises(RuntimeError):
+        await transaction
+    assert batch_done == [[[{"id": "independent"}]]]
+    assert await db.fetch_all("SELECT id FROM parent") == [{"id": "independent"}]
+
+
+async def test_batches_and_reads_keep_the_order_they_were_issued_in(db: SqliteDatabase) -> None:
+    """A batch that finds work under way on the database thread queues behind it, and later calls behind
+    the batch: each read sees exactly the writes issued before it."""
+    await db.execute("CREATE TABLE counter (n INTEGER)")
+    calls = []
+    for i in range(30):
+        calls.append(db.fetch_one("SELECT COUNT(*) AS n FROM counter"))
+        calls.append(db.batch([Statement("INSERT INTO counter VALUES (?)", (i,))]))
+    results = await asyncio.gather(*calls)
+    assert [r["n"] for r in results[0::2]] == list(range(30))  # type: ignore[index]
+
+
+async def test_a_cancelled_batch_is_written_whole_or_not_at_all(db: SqliteDatabase) -> None:
+    await db.execute("CREATE TABLE pairs (n INTEGER)")
+    for step in range(30):
+        reading = asyncio.create_task(db.fetch_all("SELECT * FROM pairs"))  # so the batch queues on the thread
+        task = asyncio.create_task(db.batch([Statement("INSERT INTO pairs VALUES (1)"),
+                                             Statement("INSERT INTO pairs VALUES (2)")]))
+        await asyncio.sleep(step * 0.00005)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await reading
+    counts = {r["n"]: r["c"] for r in await db.fetch_all("SELECT n, COUNT(*) AS c FROM pairs GROUP BY n")}
+    assert counts.get(1, 0) == counts.get(2, 0)
+    async with db.transaction() as tx:  # no transaction left open
+        await tx.execute("INSERT INTO pairs VALUES (0)")
+
+
+async def test_a_transaction_without_statements_leaves_nothing_open(db: SqliteDatabase) -> None:
+    async with db.transaction():
+        pass
+    await db.batch([Statement("CREATE TABLE t (n INTEGER)")])
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO t VALUES (1)")
+    assert await db.fetch_all("SELECT n FROM t") == [{"n": 1}]
+
+
+async def test_the_log_is_copied_back_in_the_background(tmp_path: Path) -> None:
+    """Writers leave checkpoints (and their syncs) to a connection of their own: the writing connection only
+    checkpoints past a high backstop, yet the database file keeps up with the log while it is in use."""
+    path = tmp_path / "busy.db"
+    db = await SqliteDatabase.open(path)
+    try:
+        assert await db.fetch_one("PRAGMA wal_autocheckpoint") == {"wal_autocheckpoint": BACKSTOP_PAGES}
+        await db.execute("CREATE TABLE t (n INTEGER, pad TEXT)")
+        empty = path.stat().st_size
+        for i in range(300):  # far below the backstop: no COMMIT checkpoints by itself
+            await db.batch([Statement("INSERT INTO t VALUES (?, ?)", (i, "x" * 500))])
+        deadline = asyncio.get_running_loop().time() + 5
+        while path.stat().st_size < empty + 300 * 500:
+            assert asyncio.get_running_loop().time() < deadline, "the log was never copied back"
+            await asyncio.sleep(0.1)
+            await db.fetch_one("SELECT COUNT(*) AS n FROM t")  # the database in use: a checkpoint falls due
+        assert await db.fetch_one("SELECT COUNT(*) AS n FROM t") == {"n": 300}
+    finally:
+        await db.close()
+    reopened = await SqliteDatabase.open(path)
+    try:
+        assert await reopened.fetch_one("SELECT COUNT(*) AS n FROM t") == {"n": 300}
+    finally:
+        await reopened.close()

@@ -25,6 +25,20 @@ class Migration:
     sql: str
 
 
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a batch.
+
+    A `guard` states a condition the rest of the batch depends on (a conditional
+    UPDATE ... RETURNING, an INSERT ... ON CONFLICT DO NOTHING RETURNING): when it
+    returns no row and changes none, the batch ends there.
+    """
+
+    sql: str
+    params: Params = ()
+    guard: bool = False
+
+
 class Transaction(Protocol):
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return the number of rows it changed."""
@@ -33,9 +47,20 @@ class Transaction(Protocol):
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
 
+    async def batch(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """Run the statements in order in one round trip to the database, which is what makes a
+        write of several statements cheap; return each one's rows (RETURNING or SELECT; [] for
+        a statement that returns none). A guard that returns and changes no row ends the batch:
+        the list then ends with its empty result and the statements after it do not run."""
+
 
 class Database(Transaction, Protocol):
-    """A connection pool to one database; statements outside `transaction()` autocommit."""
+    """A connection pool to one database; statements outside `transaction()` autocommit.
+
+    Outside a transaction a `batch` is a transaction of its own: it commits whole, or, when a
+    statement fails or a guard ends it, not at all; once started it runs to that end even when its
+    caller is cancelled meanwhile.
+    """
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """All statements inside commit together or not at all."""

@@ -119,6 +119,25 @@ async def test_task_events_reach_the_tenant_through_the_hub(mesh: Mesh) -> None:
     theirs.cancel()
 
 
+async def test_each_tasks_events_reach_the_hub_in_the_order_they_happened(mesh: Mesh) -> None:
+    """Tasks submitted together announce created, progress and completed within moments of each other, and
+    the hub serves its calls concurrently: still, each task's events arrive in order."""
+    alice = await mesh.account()
+    agent_id = await mesh.agent(alice, "busy")
+    watch = mesh.hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*"]), metadata=alice.metadata)
+    await asyncio.sleep(0.3)
+    replies = await asyncio.gather(*(
+        mesh.tasks.CreateTask(task_pb2.CreateTaskRequest(agent_id=agent_id, input=f"job {i}", wait=True),
+                              metadata=alice.metadata, timeout=15) for i in range(12)))
+    kinds: dict[str, list[str]] = {}
+    while sum(seen[-1:] == ["task.completed"] for seen in kinds.values()) < len(replies):
+        event = (await asyncio.wait_for(watch.read(), 5)).event
+        kinds.setdefault(event.subject_id, []).append(event.type)
+    assert set(kinds) == {r.task.task_id for r in replies}
+    assert all(seen == ["task.created", "task.progress", "task.completed"] for seen in kinds.values()), kinds
+    watch.cancel()
+
+
 async def test_cancel_and_timeout_reach_the_model_call(mesh: Mesh, model_server: HoldingModelServer) -> None:
     alice = await mesh.account()
     agent_id = await mesh.agent(alice, "remote", kind="openai", api_key="sk-test-123")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -55,6 +56,7 @@ def main() -> None:
     if not settings.supervised:
         for problem in settings.unsafe_defaults():
             log.warning("UNSAFE FOR PRODUCTION: %s", problem)
+    gc.freeze()  # the contracts and modules live as long as the process: full collections need not walk them
     try:
         run(serve(settings))
     except OSError as exc:

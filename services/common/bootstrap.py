@@ -13,6 +13,7 @@ in-flight calls finish.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -223,6 +224,9 @@ def main(spec: UnitSpec, environ: Mapping[str, str] | None = None) -> None:
         print(f"{spec.name}: bad setting: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     logs.configure(spec.name, settings.log_level, settings.log_format)
+    # What the imports built (descriptors, modules) lives as long as the process; left to the collector,
+    # every full collection walks all of it and stalls the event loop for tens of milliseconds.
+    gc.freeze()
     try:
         asyncio.run(serve(spec, settings))
     except SettingsError as exc:

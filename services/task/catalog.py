@@ -16,6 +16,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.common.listing import order_sql
 from services.common.protoutil import struct_dict
 from services.common.storage import Database, Row
 from services.task import model
@@ -24,7 +25,7 @@ from services.task.engine import WorkflowEngine
 from services.task.feeds import Feeds
 from services.task.inputschema import schema_violations
 from services.task.model import raise_if
-from services.task.query import Where, apply_filter, order_sql, page
+from services.task.query import Where, apply_filter, page
 from services.task.runs import RUN_COLUMNS, RUN_SELECT, insert_workflow, run_message, step_rows, update_workflow
 from services.task.runs import workflow_row as find_workflow
 from services.task.store import shielded

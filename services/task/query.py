@@ -15,22 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.common.errors import InvalidArgument
+from services.common.listing import like, snake
 from services.common.paging import page_of
 from services.common.storage import Database, Row
 
 _TERM = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|:|>|<)\s*("(?:[^"\\]|\\.)*"|[^\s"]+)')
-_CAMEL = re.compile(r"(?<!^)([A-Z])")
 # Columns holding Unix seconds.
 TIME_SUFFIXES = ("_at", "time")
-
-
-def _snake(name: str) -> str:
-    return _CAMEL.sub(r"_\1", name).lower()
-
-
-def _contains(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 @dataclass(slots=True)
@@ -66,7 +57,7 @@ def apply_filter(where: Where, expression: str, columns: Mapping[str, str]) -> N
                 "filter", f'cannot read {term.strip()!r}; write terms such as status="running" joined by AND'
             )
         name, operator, value = match.groups()
-        column = columns.get(_snake(name))
+        column = columns.get(snake(name))
         if column is None:
             raise InvalidArgument.field(
                 "filter", f"unknown field {name!r}; filterable fields: {', '.join(sorted(columns))}"
@@ -75,7 +66,7 @@ def apply_filter(where: Where, expression: str, columns: Mapping[str, str]) -> N
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         typed = _moment(name, value) if column.endswith(TIME_SUFFIXES) else _number_or_text(value)
         if operator == ":":
-            where.add(f"lower(COALESCE({column}, '')) LIKE ? ESCAPE '\\'", _contains(value))
+            where.add(f"lower(COALESCE({column}, '')) LIKE ? ESCAPE '\\'", like(value))
         elif operator == "!=":
             where.add(f"({column} IS NULL OR {column} != ?)", typed)
         else:
@@ -107,25 +98,6 @@ def _number_or_text(value: str) -> Any:
         return float(value)
     except ValueError:
         return value
-
-
-def order_sql(expression: str, columns: Mapping[str, str], default: str, tie_breaker: str) -> str:
-    """ORDER BY terms for `field [asc|desc], ...`, the tie breaker last so pages stay stable."""
-    if not expression.strip():
-        return f"{default}, {tie_breaker}"
-    terms = []
-    for item in expression.split(","):
-        words = item.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise InvalidArgument.field("order_by", f"cannot read {item.strip()!r}; write e.g. 'created_at desc'")
-        column = columns.get(_snake(words[0]))
-        if column is None:
-            raise InvalidArgument.field(
-                "order_by", f"unknown field {words[0]!r}; sortable fields: {', '.join(sorted(columns))}"
-            )
-        direction = "DESC" if len(words) == 2 and words[1].lower() == "desc" else "ASC"
-        terms.append(f"{column} {direction}")
-    return ", ".join([*terms, tie_breaker])
 
 
 async def page(db: Database, select: str, table: str, where: Where, order: str, request: Any

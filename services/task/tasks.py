@@ -21,6 +21,7 @@ from agentmesh.v1 import task_pb2
 
 from services.common.authctx import Caller
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.listing import order_sql
 from services.common.protoutil import new_id, seconds, struct_dict
 from services.task import model
 from services.task.changes import NewTask
@@ -38,7 +39,7 @@ from services.task.model import (
     required_id,
     tenant_caller,
 )
-from services.task.query import Where, apply_filter, order_sql, page
+from services.task.query import Where, apply_filter, page
 from services.task.runner import TaskRunner
 from services.task.store import TASK_COLUMNS, TaskStore
 from services.task.workers import Actor, RemoteCallError, WorkerDirectory

@@ -111,7 +111,6 @@ class Outbox:
         self._wake = asyncio.Event()
         self._closing: tuple[int, bytes] | None = None
         self.dropped = 0
-        self.sent = 0
 
     def offer(self, frame: Rendered) -> None:
         """An event: written now when the client keeps up, else queued, or dropped and counted when
@@ -124,7 +123,6 @@ class Outbox:
             and not transport.is_closing() and transport.get_write_buffer_size() <= WRITE_BUFFER_LIMIT
         ):
             transport.write(frame.wire)
-            self.sent += 1
             return
         if len(self._frames) >= self._capacity:
             self.dropped += 1
@@ -161,7 +159,6 @@ class Outbox:
                 self._busy = True
                 while self._frames and not self._too_slow:
                     await socket.send_str(self._frames.popleft())
-                    self.sent += 1
                     if not self._frames and self.dropped and not self._too_slow:
                         dropped, self.dropped = self.dropped, 0
                         await socket.send_str(lagged_frame(dropped))
@@ -248,9 +245,6 @@ class FeedHub:
 
     def _forget(self, key: Hashable) -> None:
         self._feeds.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._feeds)
 
 
 class EventSocket:

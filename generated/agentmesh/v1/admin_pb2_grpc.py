@@ -37,6 +37,13 @@ class PlatformAdminServiceStub:
 
     PlatformAdminService is the operators' console: statistics, health,
     configuration, maintenance mode, logs and the audit trail.
+
+    Events: the admin unit announces "system.maintenance",
+    "system.notification" and "system.config.updated". "audit.recorded" (one
+    call of an audited method) and "log.warning|error|critical" (one log line)
+    are published by every unit, addressed to the admin unit (user_id
+    "service:admin"), which stores them for ListAuditLog and ListSystemLogs;
+    only platform-wide watchers (admins, units) receive them.
     """
 
     def __init__(self, channel):
@@ -119,6 +126,13 @@ class PlatformAdminServiceServicer:
 
     PlatformAdminService is the operators' console: statistics, health,
     configuration, maintenance mode, logs and the audit trail.
+
+    Events: the admin unit announces "system.maintenance",
+    "system.notification" and "system.config.updated". "audit.recorded" (one
+    call of an audited method) and "log.warning|error|critical" (one log line)
+    are published by every unit, addressed to the admin unit (user_id
+    "service:admin"), which stores them for ListAuditLog and ListSystemLogs;
+    only platform-wide watchers (admins, units) receive them.
     """
 
     def GetPlatformStats(self, request, context):
@@ -294,6 +308,13 @@ class PlatformAdminService:
 
     PlatformAdminService is the operators' console: statistics, health,
     configuration, maintenance mode, logs and the audit trail.
+
+    Events: the admin unit announces "system.maintenance",
+    "system.notification" and "system.config.updated". "audit.recorded" (one
+    call of an audited method) and "log.warning|error|critical" (one log line)
+    are published by every unit, addressed to the admin unit (user_id
+    "service:admin"), which stores them for ListAuditLog and ListSystemLogs;
+    only platform-wide watchers (admins, units) receive them.
     """
 
     @staticmethod

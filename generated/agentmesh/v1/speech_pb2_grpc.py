@@ -258,6 +258,12 @@ class LlmServiceStub:
     """LlmService generates text with the platform's LLM providers (an
     OpenAI-compatible HTTP provider and the built-in deterministic `echo`
     provider) (seed 003's llm/generate).
+
+    Every finished generation is reported to the analytics unit as a usage
+    record (RecordUsage, in batches): provider, model, tokens (none for a
+    cached answer), latency, outcome, and the labels a unit acting for the
+    caller sends as x-usage-* metadata (agent_id, team_id, workflow_id,
+    subject_id).
     """
 
     def __init__(self, channel):
@@ -287,6 +293,12 @@ class LlmServiceServicer:
     """LlmService generates text with the platform's LLM providers (an
     OpenAI-compatible HTTP provider and the built-in deterministic `echo`
     provider) (seed 003's llm/generate).
+
+    Every finished generation is reported to the analytics unit as a usage
+    record (RecordUsage, in batches): provider, model, tokens (none for a
+    cached answer), latency, outcome, and the labels a unit acting for the
+    caller sends as x-usage-* metadata (agent_id, team_id, workflow_id,
+    subject_id).
     """
 
     def Generate(self, request, context):
@@ -343,6 +355,12 @@ class LlmService:
     """LlmService generates text with the platform's LLM providers (an
     OpenAI-compatible HTTP provider and the built-in deterministic `echo`
     provider) (seed 003's llm/generate).
+
+    Every finished generation is reported to the analytics unit as a usage
+    record (RecordUsage, in batches): provider, model, tokens (none for a
+    cached answer), latency, outcome, and the labels a unit acting for the
+    caller sends as x-usage-* metadata (agent_id, team_id, workflow_id,
+    subject_id).
     """
 
     @staticmethod

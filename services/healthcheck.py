@@ -14,7 +14,7 @@ from services.common.settings import UNITS, Settings, load
 
 async def check_unit(settings: Settings, unit: str, wait: float = 2.0) -> dict[str, str]:
     """{service name: status name} for the whole server ('') and each service."""
-    target = f"{settings.host}:{settings.ports[unit]}"
+    target = settings.address(unit)
     results: dict[str, str] = {}
     async with grpc.aio.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -41,7 +41,7 @@ def main() -> int:
         bad = {k: v for k, v in statuses.items() if v != "SERVING"}
         healthy &= not bad
         detail = "" if not bad else "  " + ", ".join(f"{k or '<server>'}={v}" for k, v in bad.items())
-        print(f"{unit:<10} {settings.host}:{settings.ports[unit]:<6} {overall}{detail}")
+        print(f"{unit:<10} {settings.address(unit):<22} {overall}{detail}")
     print("all units SERVING" if healthy else "some units are not SERVING")
     return 0 if healthy else 1
 

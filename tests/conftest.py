@@ -1,29 +1,71 @@
-"""Shared fixtures: settings in a temp directory, units started on free ports."""
+"""Shared fixtures: settings in a temp directory, units started on free ports.
+
+`pytest --database postgresql` runs the same tests with every unit the tests
+start on PostgreSQL (tests/postgres_server.py: a throwaway server for the
+session, a schema prefix of its own for each test), by adding DATABASE_URL and
+DATABASE_SCHEMA_PREFIX to every Settings the tests build that names no
+database itself. Units the tests run as separate processes keep their own
+environment.
+"""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from services.common.bootstrap import RunningUnit, UnitSpec, start
 from services.common.settings import Settings
+from tests.ports import free_port  # noqa: F401  (re-exported for the tests that import it here)
+from tests.postgres_server import postgres_url  # noqa: F401  (fixture)
+from tests.speech.openai_server import FakeOpenAi
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
+_test_numbers = itertools.count(1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="where the units the tests start keep their data (default: SQLite files)")
+
+
+@pytest.fixture(autouse=True)
+def unit_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The database kind this run puts the units on; with postgresql, Settings name the test's schemas."""
+    kind = str(request.config.getoption("--database"))
+    if kind == "postgresql":
+        url = str(request.getfixturevalue("postgres_url"))
+        prefix = f"t{next(_test_numbers)}_"
+        built = Settings.from_env.__func__  # type: ignore[attr-defined]
+
+        def from_env(cls: type[Settings], env: Mapping[str, str] | None = None) -> Settings:
+            given = dict(env if env is not None else {})
+            if "DATABASE_URL" not in given:
+                given.update({"DATABASE_URL": url, "DATABASE_SCHEMA_PREFIX": prefix})
+            return built(cls, given)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(Settings, "from_env", classmethod(from_env))
+    return kind
+
+
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env({"AGENTMESH_DATA_DIR": str(tmp_path / "data"), "JWT_SECRET": TEST_SECRET})
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[FakeOpenAi]:
+    """A local server speaking the OpenAI API (tests/speech/openai_server.py), at its base_url."""
+    fake = FakeOpenAi()
+    async with TestServer(fake.app, host="127.0.0.1") as server:
+        fake.base_url = str(server.make_url("/v1"))
+        yield fake
 
 
 StartUnit = Callable[[UnitSpec], Awaitable[RunningUnit]]

@@ -12,7 +12,6 @@ the Redis tests are skipped with the reason printed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -24,46 +23,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.packages import apt_install
+from tests.ports import free_port
+
 _STARTUP_SECONDS = 10.0
-_install_attempt: dict[str, str | None] = {}
 
 
-def free_port() -> int:
-    """A loopback TCP port nothing listens on at the moment of the call."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _install_with_apt() -> str | None:
-    """Install redis-server with apt; None on success, else why it failed."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"]
-    for step in ([install], [["apt-get", "update", "-qq"], install]):
-        failure = None
-        for command in step:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
-            if done.returncode != 0:
-                failure = f"`{' '.join(command)}` exited {done.returncode}: {done.stderr.strip()[-300:]}"
-                break
-        if failure is None and shutil.which("redis-server"):
-            return None
-    return failure or "apt-get reported success but redis-server is still not on PATH"
-
-
-def find_redis_server() -> str | None:
-    """The redis-server binary, installing it on Debian as root (once per session)."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if "result" not in _install_attempt:
-        if os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get"):
-            _install_attempt["result"] = _install_with_apt()
-        else:
-            _install_attempt["result"] = "redis-server is not installed (install it with your package manager)"
-    if _install_attempt["result"] is not None:
-        return None
-    return shutil.which("redis-server")
+def find_redis_server() -> tuple[str | None, str]:
+    """The redis-server binary (installed with apt on Debian as root, once per session), or why there is none."""
+    failure = apt_install("redis-server", lambda: shutil.which("redis-server") is not None)
+    return shutil.which("redis-server"), failure or ""
 
 
 def _answers_ping(port: int) -> bool:
@@ -108,9 +79,9 @@ def _start(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a redis-server of this test session (tests keep to keys of their own)."""
-    binary = find_redis_server()
+    binary, failure = find_redis_server()
     if binary is None:
-        reason = f"no redis-server: {_install_attempt.get('result')}"
+        reason = f"no redis-server: {failure}"
         print(reason, file=sys.stderr)
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="agentmesh-redis-") as workdir:

@@ -8,6 +8,8 @@ and binds a :class:`Caller` that servicers, stores and logs see through
 from __future__ import annotations
 
 import contextvars
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -42,18 +44,66 @@ class Caller:
 
     def metadata(self) -> list[tuple[str, str]]:
         """Metadata that carries this caller to another unit."""
-        pairs = [
-            ("x-user-id", self.user_id),
-            ("x-client-id", self.tenant_id),
-            ("x-user-role", self.role),
-            ("x-user-tier", self.tier),
-            ("x-user-email", self.email),
-            ("x-user-permissions", ",".join(sorted(self.permissions))),
-            ("x-request-id", self.request_id),
-        ]
+        pairs = user_metadata(self.user_id, self.tenant_id, self.role, self.tier, self.email, self.permissions)
+        if self.request_id:
+            pairs.append(("x-request-id", self.request_id))
         if self.token:
             pairs.append(("authorization", f"Bearer {self.token}"))
-        return [(k, v) for k, v in pairs if v]
+        return pairs
+
+
+def user_metadata(user_id: str, tenant_id: str, role: str, tier: str, email: str,
+                  permissions: Iterable[str]) -> list[tuple[str, str]]:
+    """The x-user-* pairs that name a user to another unit (the ones a service token may vouch for)."""
+    pairs = [
+        ("x-user-id", user_id),
+        ("x-client-id", tenant_id),
+        ("x-user-role", role),
+        ("x-user-tier", tier),
+        ("x-user-email", email),
+        ("x-user-permissions", ",".join(sorted(permissions))),
+    ]
+    return [(k, v) for k, v in pairs if v]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who a unit's deferred work acts for, as stored with it (never the user's token, which may expire first)."""
+
+    user_id: str
+    tenant_id: str
+    role: str = "user"
+    tier: str = ""
+    email: str = ""
+    permissions: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, caller: Caller) -> Actor:
+        role = caller.role if caller.role and caller.role != "service" else "user"
+        return cls(caller.user_id, caller.tenant_id, role, caller.tier, caller.email, tuple(sorted(caller.permissions)))
+
+    @classmethod
+    def from_json(cls, text: str) -> Actor:
+        data = json.loads(text or "{}")
+        return cls(
+            user_id=str(data.get("user_id", "")),
+            tenant_id=str(data.get("tenant_id", "")),
+            role=str(data.get("role", "user")),
+            tier=str(data.get("tier", "")),
+            email=str(data.get("email", "")),
+            permissions=tuple(str(p) for p in data.get("permissions", ())),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"user_id": self.user_id, "tenant_id": self.tenant_id, "role": self.role, "tier": self.tier,
+             "email": self.email, "permissions": list(self.permissions)},
+            separators=(",", ":"),
+        )
+
+    def metadata(self) -> list[tuple[str, str]]:
+        """The x-user-* pairs a service token vouches for."""
+        return user_metadata(self.user_id, self.tenant_id, self.role, self.tier, self.email, self.permissions)
 
 
 ANONYMOUS = Caller()

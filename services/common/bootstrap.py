@@ -25,19 +25,23 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
-from services.common import contracts, logs
+from services.common import contracts, eventloop, logs
 from services.common.channels import insecure_channel
+from services.common.events.publisher import publisher_from_settings
 from services.common.handlers import generic_handlers
 from services.common.identity import Authenticator
 from services.common.interceptors import CallerContextInterceptor, ErrorInterceptor, MetricsInterceptor
 from services.common.metrics import RpcMetrics
+from services.common.registry import Registration
 from services.common.servicecreds import RevocationFollower, ServiceCredentials
 from services.common.settings import Settings, SettingsError, load
 from services.common.storage import Database, Migration
+from services.common.storage.postgres import PostgresDatabase
 from services.common.storage.sqlite import SqliteDatabase
 from services.common.tokens import Keys, RevocationSet, TokenVerifier
+from services.common.trail import Trail, forward_logs
 
 log = logging.getLogger("agentmesh.bootstrap")
 
@@ -59,6 +63,9 @@ class Resources:
     # Run when drain starts, before in-flight calls are awaited: end long-lived streams (event
     # feeds) so that a drain does not wait out the whole grace period for them.
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The unit's audit records and forwarded log lines (services.common.trail). `build` may attach the
+    # sink they go through (the admin unit: its own bus); otherwise the unit's publisher takes them.
+    trail: Trail = field(default_factory=lambda: Trail(""))
 
 
 Build = Callable[[Resources], Awaitable[Mapping[str, object]]]
@@ -87,6 +94,7 @@ class RunningUnit:
     db: Database
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    trail: Trail | None = None
 
     async def drain(self, grace: float) -> None:
         """NOT_SERVING first, end the streams that would never end, then let in-flight RPCs finish."""
@@ -98,18 +106,22 @@ class RunningUnit:
         self.stopped.set()
 
 
-async def _open_database(spec: UnitSpec, settings: Settings) -> Database:
+async def open_database(settings: Settings, unit: str, migrations: Sequence[Migration] = ()) -> Database:
+    """The unit's database as the settings place it (a PostgreSQL schema, or a SQLite file), migrated."""
     if settings.database_url.startswith(("postgres://", "postgresql://")):
-        raise SettingsError("DATABASE_URL: the PostgreSQL backend is not built yet; unset it to use SQLite")
-    if settings.database_url.startswith("sqlite:"):
-        path = Path(settings.database_url.split(":", 1)[1].lstrip("/") or ":memory:")
-        target = path.parent / f"{path.stem}-{spec.name}{path.suffix or '.db'}"
+        schema = f"{settings.database_schema_prefix}{unit}"
+        db: Database = await PostgresDatabase.open(settings.database_url, schema)
+        where = f"postgresql schema {schema}"
     else:
-        target = settings.data_dir / f"{spec.name}.db"
-    db = await SqliteDatabase.open(target)
-    applied = await db.migrate(spec.migrations)
+        if settings.database_url.startswith("sqlite:"):
+            path = Path(settings.database_url.split(":", 1)[1].lstrip("/") or ":memory:")
+            target = path.parent / f"{path.stem}-{unit}{path.suffix or '.db'}"
+        else:
+            target = settings.data_dir / f"{unit}.db"
+        db, where = await SqliteDatabase.open(target), str(target)
+    applied = await db.migrate(migrations)
     if applied:
-        log.info("schema migrated", extra={"versions": applied, "database": str(target)})
+        log.info("schema migrated", extra={"versions": applied, "database": where})
     return db
 
 
@@ -123,13 +135,15 @@ async def start(
 ) -> RunningUnit:
     """Start the unit; everything it opens is closed by `stack`, in reverse order."""
     metrics = RpcMetrics()
+    ProcessCollector(registry=metrics.registry)  # CPU, memory and start time, for the admin unit's monitoring
+    trail = Trail(spec.name)
     keys = Keys.from_settings(settings)
     revocations = RevocationSet()
     verifier = TokenVerifier(keys, settings, revocations)
     server = grpc.aio.server(
         interceptors=[
             MetricsInterceptor(metrics),  # outermost: refused calls are counted too
-            CallerContextInterceptor(Authenticator(verifier)),
+            CallerContextInterceptor(Authenticator(verifier), trail),
             ErrorInterceptor(),
         ],
         options=[("grpc.so_reuseport", 0)],
@@ -148,13 +162,17 @@ async def start(
     if bound == 0:
         raise OSError(f"{spec.name}: cannot listen on {address}")
 
-    db = await _open_database(spec, settings)
+    db = await open_database(settings, spec.name, spec.migrations)
     stack.push_async_callback(db.close)
     credentials = _service_credentials(spec.name, settings, stack)
     if spec.name != "auth":
         _follow_revocations(credentials, stack, revocations)
-    resources = Resources(settings, db, stack, keys, verifier, revocations, credentials, metrics.registry)
+    resources = Resources(settings, db, stack, keys, verifier, revocations, credentials, metrics.registry,
+                          trail=trail)
     servicers = await spec.build(resources)
+    if not trail.attached:
+        trail.attach(publisher_from_settings(settings, credentials))
+    stack.push_async_callback(trail.aclose)
     server.add_generic_rpc_handlers(tuple(generic_handlers(spec.name, servicers)))
 
     await server.start()
@@ -167,9 +185,15 @@ async def start(
 
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    drain_first: list[Callable[[], Awaitable[None]]] = []
+    if settings.consul_http_addr:
+        registration = Registration(settings, spec.name, bound, httpd.server_port)
+        registration.start()
+        stack.push_async_callback(registration.aclose)
+        drain_first.append(registration.deregister)  # the edge stops sending before the unit stops serving
     unit = RunningUnit(
         spec, server, bound, httpd.server_port, health_servicer, metrics, service_names, db,
-        on_drain=resources.on_drain,
+        on_drain=[*drain_first, *resources.on_drain], trail=trail,
     )
     log.info(
         "serving",
@@ -193,7 +217,7 @@ def _follow_revocations(credentials: ServiceCredentials, stack: AsyncExitStack, 
 
 
 def auth_address(settings: Settings) -> str:
-    return f"{settings.host}:{settings.ports['auth']}"
+    return settings.address("auth")
 
 
 def _warn_unsafe(settings: Settings) -> None:
@@ -211,6 +235,8 @@ async def serve(spec: UnitSpec, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         unit = await start(spec, settings, stack)
+        assert unit.trail is not None
+        stack.enter_context(forward_logs(unit.trail))  # warning-and-worse lines to the admin unit
         await stop.wait()
         await unit.drain(settings.grace_period)
     log.info("stopped")
@@ -228,7 +254,7 @@ def main(spec: UnitSpec, environ: Mapping[str, str] | None = None) -> None:
     # every full collection walks all of it and stalls the event loop for tens of milliseconds.
     gc.freeze()
     try:
-        asyncio.run(serve(spec, settings))
+        eventloop.run(serve(spec, settings))
     except SettingsError as exc:
         log.error("bad setting: %s", exc)
         raise SystemExit(2) from None

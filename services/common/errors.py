@@ -16,6 +16,12 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 DETAILS_KEY = "grpc-status-details-bin"
+# An error travels in trailers, which gRPC clients cap (8 KiB by default, base64 of the details included):
+# its message and its list of field violations are cut to these, the cut said, so a request with a
+# thousand faults still gets its 400.
+MAX_MESSAGE_CHARS = 1_000
+MAX_VIOLATIONS = 50
+MAX_VIOLATION_BYTES = 3_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,8 @@ class DomainError(Exception):
     reason: str = "ERROR"
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         super().__init__(message)
         self.message = message
         if reason:
@@ -53,7 +61,7 @@ class InvalidArgument(DomainError):
 
     def __init__(self, message: str, violations: Iterable[FieldViolation] = (), **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.violations: Sequence[FieldViolation] = tuple(violations)
+        self.violations: Sequence[FieldViolation] = _within_budget(tuple(violations))
 
     @classmethod
     def field(cls, field: str, description: str) -> InvalidArgument:
@@ -72,6 +80,18 @@ class InvalidArgument(DomainError):
             extra.Pack(bad)
             packed.append(extra)
         return packed
+
+
+def _within_budget(listed: tuple[FieldViolation, ...]) -> tuple[FieldViolation, ...]:
+    """The violations, or as many as the trailer budget holds and one that counts the rest."""
+    sizes = [len(v.field.encode()) + len(v.description.encode()) + 8 for v in listed]
+    if len(listed) <= MAX_VIOLATIONS and sum(sizes) <= MAX_VIOLATION_BYTES:
+        return listed
+    kept, used = 0, 0
+    while kept < min(len(listed), MAX_VIOLATIONS - 1) and used + sizes[kept] <= MAX_VIOLATION_BYTES:
+        used += sizes[kept]
+        kept += 1
+    return (*listed[:kept], FieldViolation("", f"and {len(listed) - kept} more problems not listed"))
 
 
 class NotFound(DomainError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from services.common import authctx, policy
 from services.common.errors import DETAILS_KEY, DomainError, internal_status
 from services.common.identity import Authenticator, authorize
 from services.common.metrics import RpcMetrics
+from services.common.trail import Trail, close_notes, open_notes
 
 log = logging.getLogger("agentmesh.rpc")
 
@@ -76,11 +78,14 @@ class CallerContextInterceptor(_Wrapping):
     """Verifies the caller's credential, applies the method's policy, binds `authctx.current()`.
 
     gRPC's own services (health, reflection) are open to everyone: balancers
-    and operators call them without a credential.
+    and operators call them without a credential. With a trail, every call of
+    a method whose policy says `audit: true` is recorded with its outcome,
+    refusals included (services.common.trail); other methods pay nothing more.
     """
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, trail: Trail | None = None) -> None:
         self.authenticator = authenticator
+        self.trail = trail
 
     def _enter(self, method: str, context: ServicerContext) -> authctx.Caller:
         caller = self.authenticator.caller(context.invocation_metadata(), context.peer())
@@ -88,7 +93,16 @@ class CallerContextInterceptor(_Wrapping):
             authorize(caller, policy.lookup(method))
         return caller
 
+    def _audited(self, method: str) -> bool:
+        if self.trail is None:
+            return False
+        info = policy.lookup(method)
+        return info is not None and info.policy.audit
+
     def unary(self, behavior: Behavior, method: str) -> Behavior:
+        if self._audited(method):
+            return self._audited_unary(behavior, method)
+
         async def run(request: Any, context: ServicerContext) -> Any:
             try:
                 caller = self._enter(method, context)
@@ -116,6 +130,44 @@ class CallerContextInterceptor(_Wrapping):
                 # An abandoned stream may be finalized from another context, where the token is not ours.
                 with contextlib.suppress(ValueError):
                     authctx.reset(token)
+
+        return run
+
+    def _audited_unary(self, behavior: Behavior, method: str) -> Behavior:
+        """The unary runner, recording the call in the trail once its outcome is known."""
+        trail = self.trail
+        assert trail is not None
+
+        async def run(request: Any, context: ServicerContext) -> Any:
+            started = time.time()
+            metadata = context.invocation_metadata()
+            agent = _user_agent(metadata)
+            caller: authctx.Caller | None = None
+            try:
+                caller = self.authenticator.caller(metadata, context.peer())
+                authorize(caller, policy.lookup(method))
+            except DomainError as exc:
+                trail.audit(method=method, caller=caller, request=request, response=None, code=exc.code.name,
+                            started=started, user_agent=agent)
+                await _abort_domain(context, exc)
+            assert caller is not None
+            token = authctx.bind(caller)
+            notes, notes_token = open_notes()
+            code, response = "OK", None
+            try:
+                response = await behavior(request, context)
+                return response
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except BaseException:
+                code = _code_name(context, default="UNKNOWN")
+                raise
+            finally:
+                close_notes(notes_token)
+                authctx.reset(token)
+                trail.audit(method=method, caller=caller, request=request, response=response, code=code,
+                            started=started, user_agent=agent, notes=notes)
 
         return run
 
@@ -211,6 +263,12 @@ class MetricsInterceptor(_Wrapping):
                 metrics.end(service, name, code, started)
 
         return run
+
+
+def _user_agent(metadata: Any) -> str:
+    """The client's user agent: the one the edge forwards for its client, else the gRPC caller's own."""
+    values = {key: value for key, value in metadata or () if isinstance(value, str)}
+    return values.get("x-forwarded-user-agent") or values.get("user-agent", "")
 
 
 def _split(method: str) -> tuple[str, str]:

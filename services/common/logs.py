@@ -1,4 +1,4 @@
-"""JSON logs, one object per line, carrying the request id of the current call."""
+"""JSON logs, one compact object per line, carrying the request id of the current call."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+
+import orjson
 
 from services.common import authctx
 
@@ -36,7 +38,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:  # orjson: the edge writes one of these per request, and json.dumps was its largest cost
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # what orjson will not take (an integer past 64 bits): the standard library's way
+            return json.dumps(entry, default=str)
 
 
 def configure(unit: str, level: str = "INFO", fmt: str = "json") -> None:

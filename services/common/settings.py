@@ -9,6 +9,7 @@ aliases of ours (``SECRET_KEY`` for ``JWT_SECRET`` and so on).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Settings:
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     ports: Mapping[str, int] = field(default_factory=lambda: DEFAULT_PORTS)
+    # Where each unit is reached when it does not run on `host` (AGENTMESH_<UNIT>_HOST, e.g. a container name).
+    hosts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     metrics_ports: Mapping[str, int] = field(default_factory=lambda: DEFAULT_METRICS_PORTS)
     jwt_secret: str = field(default="", repr=False)
     jwt_secret_generated: bool = True
@@ -65,7 +68,14 @@ class Settings:
     admin_api_key: str = field(default="", repr=False)
     redis_url: str = field(default="", repr=False)
     database_url: str = field(default="", repr=False)
+    # With a PostgreSQL DATABASE_URL, each unit keeps its tables in the schema <prefix><unit>.
+    database_schema_prefix: str = "agentmesh_"
     consul_http_addr: str = ""
+    # The address other hosts reach this process at, as registered in Consul (default: AGENTMESH_HOST, or
+    # this machine's name when that is a wildcard such as 0.0.0.0).
+    advertise_host: str = ""
+    # How often Consul runs a unit's gRPC health check.
+    consul_check_interval: float = 10.0
     cors_origins: tuple[str, ...] = ("*",)
     gateway_port: int = 8000
     rate_limit_default: int = 60
@@ -86,6 +96,8 @@ class Settings:
     # Task unit: concurrent tasks per process, and a task's deadline when it names none.
     task_workers: int = 16
     task_timeout: float = 300.0
+    # Persona unit: executions run at once per process.
+    persona_workers: int = 8
     # Open WebSockets one user may hold on one edge process.
     ws_max_sockets_per_user: int = 100
     # Set by `make run`'s supervisor, which prints the start-up warnings once for all processes.
@@ -98,6 +110,7 @@ class Settings:
         env = _Reader(environ)
         secret = env.text("JWT_SECRET", "")
         ports = {u: env.port(f"AGENTMESH_{u.upper()}_PORT", DEFAULT_PORTS[u]) for u in UNITS}
+        hosts = {u: env.text(f"AGENTMESH_{u.upper()}_HOST", "") for u in UNITS}
         metrics_ports = {
             u: env.port(f"AGENTMESH_{u.upper()}_METRICS_PORT", DEFAULT_METRICS_PORTS[u])
             for u in UNITS
@@ -122,6 +135,7 @@ class Settings:
             data_dir=Path(env.text("AGENTMESH_DATA_DIR", "data")),
             host=env.text("AGENTMESH_HOST", "127.0.0.1"),
             ports=MappingProxyType(ports),
+            hosts=MappingProxyType({u: h for u, h in hosts.items() if h}),
             metrics_ports=MappingProxyType(metrics_ports),
             jwt_secret=secret or secrets.token_urlsafe(48),
             jwt_secret_generated=not secret,
@@ -137,7 +151,10 @@ class Settings:
             admin_api_key=env.text("ADMIN_API_KEY", ""),
             redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
             database_url=env.url("DATABASE_URL", ("sqlite", "postgresql", "postgres")),
+            database_schema_prefix=env.matching("DATABASE_SCHEMA_PREFIX", "agentmesh_", r"[a-z_][a-z0-9_]{0,40}"),
             consul_http_addr=env.url("CONSUL_HTTP_ADDR", ("http", "https"), bare_host=True),
+            advertise_host=env.text("AGENTMESH_ADVERTISE_HOST", ""),
+            consul_check_interval=env.number("CONSUL_CHECK_INTERVAL", 10.0, low=0.1, high=3600.0),
             cors_origins=env.csv("CORS_ORIGINS", ("*",)),
             gateway_port=env.port("GATEWAY_PORT", 8000),
             rate_limit_default=env.integer("RATE_LIMIT_DEFAULT", 60, low=1, high=1_000_000),
@@ -156,8 +173,13 @@ class Settings:
             task_workers=env.integer("TASK_WORKERS", 16, low=1, high=1024),
             ws_max_sockets_per_user=env.integer("WS_MAX_SOCKETS_PER_USER", 100, low=1, high=100_000),
             task_timeout=env.number("TASK_TIMEOUT", 300.0, low=1.0, high=86400.0),
+            persona_workers=env.integer("PERSONA_WORKERS", 8, low=1, high=1024),
         )
         return settings
+
+    def address(self, unit: str) -> str:
+        """host:port where the unit is reached (its own host when one is set, else the shared one)."""
+        return f"{self.hosts.get(unit, self.host)}:{self.ports[unit]}"
 
     def unsafe_defaults(self) -> list[str]:
         """What would be unsafe in production, for the loud start-up warning."""
@@ -224,6 +246,15 @@ class _Reader:
 
     def port(self, name: str, default: int) -> int:
         return self.integer(name, default, low=0, high=65535)
+
+    def matching(self, name: str, default: str, pattern: str) -> str:
+        found = self._raw(name)
+        if not found:
+            return default
+        key, value = found
+        if not re.fullmatch(pattern, value):
+            raise SettingsError(f"{key}={value!r}: expected text matching {pattern}")
+        return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
         found = self._raw(name)

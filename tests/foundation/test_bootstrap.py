@@ -21,7 +21,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common import authctx
 from services.common.bootstrap import Resources, RunningUnit, UnitSpec
-from services.common.errors import InvalidArgument, status_from_trailers
+from services.common.errors import (
+    MAX_MESSAGE_CHARS,
+    MAX_VIOLATIONS,
+    FieldViolation,
+    InvalidArgument,
+    status_from_trailers,
+)
 from services.common.settings import Settings
 from services.common.tokens import Keys, TokenIssuer
 from tests.conftest import StartUnit
@@ -36,6 +42,10 @@ class _Auth:
 
     async def Register(self, request: Any, context: Any) -> Any:
         raise RuntimeError("boom: secret-internal-detail")
+
+    async def RefreshToken(self, request: Any, context: Any) -> Any:
+        faults = [FieldViolation(f"items[{i}].name", "is required, " * 10) for i in range(1000)]
+        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in faults), faults)
 
     async def Logout(self, request: Any, context: Any) -> Any:
         await asyncio.wait_for(self.release.wait(), 5)
@@ -164,6 +174,20 @@ async def test_domain_errors_carry_field_violations(channel: grpc.aio.Channel) -
             detail.Unpack(bad)
             violations += [(v.field, v.description) for v in bad.field_violations]
     assert violations == [("password", "must not be empty")]
+
+
+async def test_an_error_with_a_thousand_faults_still_fits_its_trailers(channel: grpc.aio.Channel) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await auth_pb2_grpc.AuthServiceStub(channel).RefreshToken(auth_pb2.RefreshTokenRequest())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # not RESOURCE_EXHAUSTED for oversized metadata
+    assert len(info.value.details() or "") <= MAX_MESSAGE_CHARS
+    status = status_from_trailers(info.value.trailing_metadata())
+    assert status is not None
+    bad = error_details_pb2.BadRequest()
+    next(d for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR)).Unpack(bad)
+    listed = len(bad.field_violations) - 1
+    assert 0 < listed < MAX_VIOLATIONS and bad.field_violations[0].field == "items[0].name"
+    assert bad.field_violations[-1].description == f"and {1000 - listed} more problems not listed"
 
 
 async def test_unexpected_errors_are_internal_logged_once_and_leak_nothing(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,6 +26,7 @@ from services.common.events import (
     parse_event_id,
     redisbus,
 )
+from services.common.events.publisher import BusPublisher
 from services.common.settings import Settings
 from tests.redis_server import free_port, redis_url  # noqa: F401  (redis_url is a fixture)
 
@@ -474,12 +476,36 @@ class Proxy:
                 await target.wait_closed()
 
 
-async def test_subscribers_survive_a_redis_outage(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+@dataclass
+class Outage:
+    """A Redis stream of its own, reachable directly and through a proxy that can cut it off."""
+
+    proxy: Proxy
+    stream: str
+
+    @property
+    def cut_off_url(self) -> str:
+        return f"redis://127.0.0.1:{self.proxy.port}/0"
+
+
+@pytest.fixture
+async def outage(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Outage]:  # noqa: F811
     monkeypatch.setattr(redisbus, "MAX_BACKOFF", 0.2)
     proxy = Proxy(urlparse(redis_url).port or 6379)
     await proxy.start()
-    stream = f"test:events:{uuid.uuid4().hex}"
-    cut_off = RedisEventBus.from_url(f"redis://127.0.0.1:{proxy.port}/0", stream=stream, timeout=0.5, block=0.2)
+    found = Outage(proxy, f"test:events:{uuid.uuid4().hex}")
+    try:
+        yield found
+    finally:
+        await proxy.cut()
+        client = Redis.from_url(redis_url)
+        await client.delete(found.stream)
+        await client.aclose()
+
+
+async def test_subscribers_survive_a_redis_outage(redis_url: str, outage: Outage) -> None:  # noqa: F811
+    proxy, stream = outage.proxy, outage.stream
+    cut_off = RedisEventBus.from_url(outage.cut_off_url, stream=stream, timeout=0.5, block=0.2)
     direct = RedisEventBus.from_url(redis_url, stream=stream)
     try:
         async with cut_off.subscribe(tenant_id="A") as subscription:
@@ -499,20 +525,11 @@ async def test_subscribers_survive_a_redis_outage(redis_url: str, monkeypatch: p
     finally:
         await cut_off.aclose()
         await direct.aclose()
-        await proxy.cut()
-        client = Redis.from_url(redis_url)
-        await client.delete(stream)
-        await client.aclose()
 
 
-async def test_an_outage_longer_than_the_retention_is_reported(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
-) -> None:
-    monkeypatch.setattr(redisbus, "MAX_BACKOFF", 0.2)
-    proxy = Proxy(urlparse(redis_url).port or 6379)
-    await proxy.start()
-    stream = f"test:events:{uuid.uuid4().hex}"
-    cut_off = RedisEventBus.from_url(f"redis://127.0.0.1:{proxy.port}/0", stream=stream, timeout=0.5, block=0.2)
+async def test_an_outage_longer_than_the_retention_is_reported(redis_url: str, outage: Outage) -> None:  # noqa: F811
+    proxy, stream = outage.proxy, outage.stream
+    cut_off = RedisEventBus.from_url(outage.cut_off_url, stream=stream, timeout=0.5, block=0.2)
     direct = RedisEventBus.from_url(redis_url, stream=stream, max_events=5)
     try:
         async with cut_off.subscribe(tenant_id="A") as subscription:
@@ -529,10 +546,6 @@ async def test_an_outage_longer_than_the_retention_is_reported(
     finally:
         await cut_off.aclose()
         await direct.aclose()
-        await proxy.cut()
-        client = Redis.from_url(redis_url)
-        await client.delete(stream)
-        await client.aclose()
 
 
 async def test_many_subscriptions_opened_at_once_share_one_reader(make_bus: MakeBus) -> None:
@@ -563,3 +576,27 @@ async def test_cancelling_a_reading_task_leaves_the_subscription_usable_and_clos
         await bus.publish(event("task.progress", "A", n=1))
         assert numbers([await receive(subscription)]) == [1]
     assert bus.subscriptions == 0
+
+
+async def test_a_units_publisher_keeps_events_in_order_through_a_redis_outage(
+    redis_url: str, outage: Outage  # noqa: F811
+) -> None:
+    proxy, stream = outage.proxy, outage.stream
+    publisher = BusPublisher(
+        RedisEventBus.from_url(outage.cut_off_url, stream=stream, timeout=0.3, block=0.2), "task"
+    )
+    direct = RedisEventBus.from_url(redis_url, stream=stream)
+    try:
+        async with direct.subscribe(tenant_id="A") as subscription:
+            await publisher.publish(event("task.progress", "A", n=0))
+            await proxy.cut()
+            for n in range(1, 6):  # Redis cannot be reached: these wait, in order
+                publisher.emit(event("task.progress", "A", n=n))
+            await asyncio.sleep(0.5)
+            await proxy.start()
+            got = [await asyncio.wait_for(receive(subscription), 10) for _ in range(6)]
+            assert numbers(got) == [0, 1, 2, 3, 4, 5]
+            assert {e.source for e in got} == {"task"} and publisher.dropped == 0
+    finally:
+        await publisher.aclose()
+        await direct.aclose()

@@ -35,10 +35,19 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"CONSUL_HTTP_ADDR": "127.0.0.1:8500"}, "consul_http_addr", "http://127.0.0.1:8500"),
         ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis_url", "redis://127.0.0.1:6379/0"),
         ({"GATEWAY_PORT": "9000"}, "gateway_port", 9000),
+        ({"DATABASE_SCHEMA_PREFIX": "prod_"}, "database_schema_prefix", "prod_"),
+        ({}, "database_schema_prefix", "agentmesh_"),
     ],
 )
 def test_seed_names_and_aliases(env: dict[str, str], attr: str, expected: object) -> None:
     assert getattr(Settings.from_env(env), attr) == expected
+
+
+def test_a_unit_on_its_own_host_is_reached_there() -> None:
+    settings = Settings.from_env({"AGENTMESH_HOST": "0.0.0.0", "AGENTMESH_SPEECH_HOST": "speech",
+                                  "AGENTMESH_SPEECH_PORT": "6000"})
+    assert settings.address("speech") == "speech:6000"
+    assert settings.address("auth") == "0.0.0.0:50051"
 
 
 def test_unit_port_override() -> None:
@@ -62,6 +71,8 @@ def test_unit_port_override() -> None:
         ({"SERVICE_TIMEOUT": "0"}, "SERVICE_TIMEOUT"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
+        ({"DATABASE_SCHEMA_PREFIX": "Prod-"}, "DATABASE_SCHEMA_PREFIX"),
+        ({"DATABASE_SCHEMA_PREFIX": "x" * 42}, "DATABASE_SCHEMA_PREFIX"),  # the unit name must still fit in 63
         ({"RATE_LIMIT_DEFAULT": "0"}, "RATE_LIMIT_DEFAULT"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
     ],

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from agentmesh.v1.common_pb2 import Event
 
-from services.common.errors import FieldViolation, InvalidArgument, Unavailable
+from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 
 LAGGED = "bus.lagged"
 RESERVED_PREFIX = "bus."
@@ -24,6 +24,13 @@ RESERVED_PREFIX = "bus."
 UNKNOWN_COUNT = -1
 
 EventId = tuple[int, int]
+# Events a unit may not publish: the bus's own notices, and notifications (stored by the admin unit's
+# NotificationService before it announces them).
+HUB_ONLY_PREFIXES = (RESERVED_PREFIX, "notification.")
+# Events every unit may publish, whatever its contracts declare: the audit records of its audited calls and
+# its warning-and-worse log lines, for the admin unit (services/common/trail.py; admin.proto declares them).
+SHARED_PREFIXES = ("audit.", "log.")
+_PUBLISHABLE_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
@@ -155,3 +162,20 @@ class EventFilter:
         if not self.visible(event):
             return False
         return self._match is None or self._match(event.type) is not None
+
+
+def check_publishable(event: Event, unit: str, allowed: Sequence[str], field: str = "event") -> None:
+    """Raise unless `unit`, whose contracts declare the type prefixes `allowed`, may publish `event`:
+    InvalidArgument for a type no unit may publish, PermissionDenied for another unit's type."""
+    if not _PUBLISHABLE_TYPE.match(event.type):
+        raise InvalidArgument.field(f"{field}.type", "a dotted lower-case type such as task.progress")
+    if event.type.startswith(HUB_ONLY_PREFIXES):
+        raise InvalidArgument.field(f"{field}.type", "bus.* and notification.* are published by the hub itself")
+    if event.type.startswith(SHARED_PREFIXES):
+        return
+    prefixes = tuple(allowed)
+    if not prefixes or not event.type.startswith(prefixes):
+        raise PermissionDenied(
+            f"the {unit} unit publishes {', '.join(p + '*' for p in prefixes) or 'no events'}; not {event.type}",
+            reason="EVENT_TYPE_NOT_YOURS",
+        )

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.events.envelope import (
     EventBusUnavailable,
+    EventFilter,
     EventId,
     IdClock,
     format_event_id,
@@ -91,6 +92,10 @@ class MemoryEventBus(SubscribingBus):
     def subscriptions(self) -> int:
         """Open subscriptions (for tests and the status page)."""
         return len(self._fanout)
+
+    def filters(self) -> list[EventFilter]:
+        """What each open subscription sees and wants (for tests and the status page)."""
+        return [subscription.filter for subscription in self._fanout]
 
     # ------------------------------------------------------------------ what subscriptions call
 

@@ -7,12 +7,20 @@ placeholders; the PostgreSQL backend rewrites them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 Row = dict[str, Any]
+
+
+class IntegrityError(Exception):
+    """A statement broke a constraint (a unique key taken, a foreign key missing); both backends raise it."""
+
 Params = Sequence[Any]
 
 
@@ -69,3 +77,14 @@ class Database(Transaction, Protocol):
         """Apply the migrations not applied yet; return their versions."""
 
     async def close(self) -> None: ...
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` (a commit, a rollback, a batch); a caller cancelled meanwhile waits for it to end, then
+    sees the cancellation, so the database is never left with it half done."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait({future})
+        raise

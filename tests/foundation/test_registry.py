@@ -1,0 +1,109 @@
+"""Consul: units register with a gRPC health check and leave on drain; the edge balances over passing instances.
+
+The agent is tests/consul_agent.py (Consul itself cannot run here); it speaks
+the agent's HTTP API and runs the gRPC checks itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from edge.app import DISPATCHER
+from edge.mesh import create_app
+from services.auth.wiring import SPEC as AUTH
+from services.common.bootstrap import RunningUnit, start
+from services.common.settings import Settings
+from services.speech.wiring import SPEC as SPEECH
+from tests.agent.conftest import env_for
+from tests.conftest import free_port
+from tests.consul_agent import FakeConsulAgent
+
+
+@pytest.fixture
+async def agent() -> AsyncIterator[tuple[FakeConsulAgent, str]]:
+    fake = FakeConsulAgent()
+    async with TestServer(fake.app, host="127.0.0.1") as server:
+        yield fake, f"http://127.0.0.1:{server.port}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, agent: tuple[FakeConsulAgent, str]) -> Settings:
+    return Settings.from_env(env_for(tmp_path, CONSUL_HTTP_ADDR=agent[1], CONSUL_CHECK_INTERVAL="0.1",
+                                     AGENTMESH_SUPERVISED="1"))
+
+
+async def _until(condition: object, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_unit_registers_with_a_grpc_check_and_leaves_on_drain(
+    agent: tuple[FakeConsulAgent, str], settings: Settings
+) -> None:
+    fake, _ = agent
+    async with AsyncExitStack() as stack:
+        unit = await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
+        service_id = f"agentmesh-auth-127.0.0.1-{unit.port}"
+        await _until(lambda: service_id in fake.services and fake.services[service_id].status == "passing")
+        entry = fake.services[service_id]
+        assert (entry.name, entry.port, entry.tags) == ("agentmesh-auth", unit.port, ["agentmesh", "auth"])
+        assert entry.grpc_target == f"127.0.0.1:{unit.port}" and entry.meta["metrics_port"] == str(unit.metrics_port)
+        await unit.drain(0)
+        assert fake.deregistrations == [service_id] and service_id not in fake.services
+
+
+async def test_a_unit_starts_without_the_agent_and_registers_once_it_answers(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings.from_env(env_for(tmp_path, CONSUL_HTTP_ADDR=f"http://127.0.0.1:{port}",
+                                         AGENTMESH_SUPERVISED="1"))
+    fake = FakeConsulAgent()
+    async with AsyncExitStack() as stack:
+        unit = await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)  # the agent is away
+        await asyncio.sleep(0.3)
+        async with TestServer(fake.app, host="127.0.0.1", port=port):
+            await _until(lambda: any(s.port == unit.port for s in fake.services.values()), within=15.0)
+
+
+async def test_the_edge_takes_passing_instances_in_turn_and_drops_one_that_leaves(
+    agent: tuple[FakeConsulAgent, str], settings: Settings
+) -> None:
+    fake, _ = agent
+    async with AsyncExitStack() as stack:
+        await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
+        first = await start(SPEECH, settings, stack, port=settings.ports["speech"], metrics_port=0)
+        second_stack = AsyncExitStack()
+        second = await start(SPEECH, Settings.from_env(env_for(
+            settings.data_dir.parent / "second", CONSUL_HTTP_ADDR=agent[1], CONSUL_CHECK_INTERVAL="0.1",
+            AGENTMESH_SUPERVISED="1", JWT_SECRET=settings.jwt_secret)), second_stack, metrics_port=0)
+        await _until(lambda: sum(s.name == "agentmesh-speech" and s.status == "passing"
+                                 for s in fake.services.values()) == 2)
+        async with TestClient(TestServer(create_app(settings))) as edge:
+            reply = await edge.post("/api/v1/auth/register", json={"email": "ada@example.com",
+                                                                     "password": "correct horse 1"})
+            headers = {"Authorization": f"Bearer {(await reply.json())['access_token']}"}
+            await _until(lambda: len(edge.app[DISPATCHER].pool.replicas("speech")) == 2)
+            for _ in range(6):
+                answered = await edge.get("/api/v1/llm/models", headers=headers)
+                assert answered.status == 200
+            assert (_calls(first), _calls(second)) == (3, 3)
+
+            await second.drain(0)  # leaves Consul first: the edge stops sending to it
+            await second_stack.aclose()
+            await _until(lambda: len(edge.app[DISPATCHER].pool.replicas("speech")) == 1)
+            for _ in range(4):
+                assert (await edge.get("/api/v1/llm/models", headers=headers)).status == 200
+            assert _calls(first) == 7
+
+
+def _calls(unit: RunningUnit) -> int:
+    return int(unit.metrics.registry.get_sample_value(
+        "grpc_server_started_total", {"grpc_service": "agentmesh.v1.LlmService", "grpc_method": "ListModels"}) or 0)
+

@@ -160,9 +160,13 @@ class Dispatcher:
         if self.authenticate is not None:
             metadata.extend(await self.authenticate(request, info))
         try:
-            body = parse_json(await self._read_body(request)) if plan.takes_body else None
             query = request.query.items() if request.query_string else ()
-            message = plan.build(match.variables, body, query)
+            if plan.body == "*" and _is_form(headers.get("Content-Type", "")):
+                fields, files = await self._read_form(request)
+                message = plan.build_form(match.variables, [*fields, *query], files)
+            else:
+                body = parse_json(await self._read_body(request)) if plan.takes_body else None
+                message = plan.build(match.variables, body, query)
         except BindError as exc:
             raise errors.bad_request(exc.message, exc.violations, camel=self.settings.camel_case) from None
 
@@ -194,6 +198,27 @@ class Dispatcher:
             )
         return EdgeError(404, "no such endpoint")
 
+    async def _read_form(self, request: web.Request) -> tuple[list[tuple[str, str]], list[tuple[str, bytes, str]]]:
+        """A form body's text parts and file parts (name, data, Content-Type), within the body limit."""
+        limit = self.settings.max_body_bytes
+        length = request.content_length
+        if length is not None and length > limit:
+            raise EdgeError(413, f"the request body is larger than {limit} bytes")
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise EdgeError(413, f"the request body is larger than {limit} bytes") from None
+        except (ValueError, AssertionError) as exc:
+            raise BindError.field("body", f"not a readable form: {exc}") from None
+        fields: list[tuple[str, str]] = []
+        files: list[tuple[str, bytes, str]] = []
+        for name, value in form.items():
+            if isinstance(value, web.FileField):
+                files.append((name, value.file.read(), value.content_type or ""))
+            else:
+                fields.append((name, str(value)))
+        return fields, files
+
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body_bytes
         length = request.content_length
@@ -218,18 +243,21 @@ class Dispatcher:
         info = target.info
         call = self.pool.stream(info.full_method)(message, timeout=deadline, metadata=metadata)
         replies: AsyncIterator[Any] = call.__aiter__()
+        head = asyncio.ensure_future(_next_reply(replies))
         try:
-            try:
-                # The headers go out once the unit has answered: its first message, its failure
-                # (then a proper HTTP status), or its initial metadata (a feed that is open but has
-                # nothing to say yet, such as an event feed, is "connected" at once).
-                await call.initial_metadata()
-                first: Message | None = await replies.__anext__() if call.done() else None
-                started = first is not None or call.done()
-            except StopAsyncIteration:
-                first, started = None, True
-            except grpc.aio.AioRpcError as exc:
-                raise errors.from_rpc_error(exc, service=info.unit, camel=self.settings.camel_case) from None
+            # The headers go out once the unit has answered: its first message, its end or failure
+            # (then a proper HTTP status), or its initial metadata alone (a feed that is open but
+            # has nothing to say yet, such as an event feed, is "connected" at once). A failure
+            # comes as trailers only, whose empty initial metadata the call may report a moment
+            # before its status: the short grace keeps that failure out of a 200 stream.
+            await call.initial_metadata()
+            if not head.done():
+                await asyncio.wait((head,), timeout=_FIRST_ANSWER_GRACE)
+            if head.done():
+                try:
+                    head.result()
+                except grpc.aio.AioRpcError as exc:
+                    raise errors.from_rpc_error(exc, service=info.unit, camel=self.settings.camel_case) from None
             response = web.StreamResponse(
                 status=200,
                 headers={
@@ -243,9 +271,9 @@ class Dispatcher:
             await response.prepare(request)
             frame = self._framer(target, plan, kind)
             try:
-                if first is not None:
+                first = await head
+                if first is not _END:
                     await response.write(frame(first))
-                if first is not None or not started:
                     async for reply in replies:
                         await response.write(frame(reply))
                 await response.write_eof()
@@ -262,6 +290,10 @@ class Dispatcher:
             return response
         finally:
             call.cancel()  # a no-op once the stream ended; stops the unit when the client left
+            if not head.done():
+                head.cancel()
+            elif not head.cancelled():
+                head.exception()  # read, so an unread failure is not reported as lost
 
     @staticmethod
     async def _close_with(response: web.StreamResponse, error: EdgeError, request_id: str, kind: str) -> None:
@@ -285,6 +317,22 @@ class Dispatcher:
             return data
 
         return sse
+
+
+_END: Any = object()
+_FIRST_ANSWER_GRACE = 0.05  # seconds a stream may take, after its initial metadata, to fail or speak
+
+
+async def _next_reply(replies: AsyncIterator[Any]) -> Any:
+    try:
+        return await replies.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+def _is_form(content_type: str) -> bool:
+    kind = content_type.partition(";")[0].strip().lower()
+    return kind in ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _error_frame(error: EdgeError, request_id: str, kind: str) -> bytes:

@@ -33,7 +33,7 @@ class EdgeSettings:
     ignore_unknown: bool = False
     # Fields without presence are written at their defaults, so clients see stable keys.
     emit_unpopulated: bool = True
-    # Unary calls over the edge's own HTTP/2 client (edge.h2conn); False sends them through grpc.aio.
+    # Unary calls over the edge's own HTTP/2 client (services.common.h2); False sends them through grpc.aio.
     own_http2: bool = True
     # WebSocket frame size, sockets per user, subscriptions and send queue per socket.
     sockets: SocketLimits = field(default_factory=SocketLimits)

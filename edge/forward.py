@@ -2,37 +2,35 @@
 
 Nothing is allocated per request beyond the call itself: connections and the
 per-method callables are made once when the application starts, inside its
-event loop, and closed when it stops. Unary calls go over the edge's own
-HTTP/2 connection (:mod:`edge.h2conn`: about a fifth of grpc.aio's CPU per
-call, since nothing crosses threads); server-streaming calls, and the stubs
-other parts of the edge build on :meth:`UpstreamPool.channel`, use grpc.aio
-channels. Discovery, balancing across replicas and circuit breaking belong
-behind this class later; callers only ever ask for a method's callable.
+event loop, and closed when it stops. Each address has one
+:class:`~services.common.channels.UnitChannel`: unary calls, the routed ones and
+those of stubs other parts of the edge build on :meth:`UpstreamPool.channel`,
+go over the platform's own HTTP/2 connection (:mod:`services.common.h2`: about a
+fifth of grpc.aio's CPU per call, since nothing crosses threads); server-streaming
+calls over grpc.aio. A unit may have several replicas (:meth:`UpstreamPool.replace`,
+fed by Consul): a method's callable then takes them in turn, one call each; with one
+replica it is that replica's callable itself, so nothing is added to the call.
+Callers only ever ask for a method's callable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
 from google.protobuf import message_factory
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
-from edge.h2conn import U32, USER_AGENT, Connection, Unprocessed, grpc_timeout, rpc_error
-from edge.hpack import encode_string, literal, literal_name
 from edge.routes import upstream_key
 from services.common.channels import insecure_channel
 from services.common.policy import MethodInfo
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 Metadata = Sequence[tuple[str, str | bytes]]
-
-# Reconnection after a failure, as the platform's grpc channels do it (services.common.channels).
-INITIAL_BACKOFF, MAX_BACKOFF, BACKOFF_FACTOR = 0.1, 1.0, 1.6
-CONNECT_TIMEOUT = 20.0
 
 
 def _serialize(message: Message) -> bytes:
@@ -43,216 +41,60 @@ class MissingUpstream(ValueError):
     """A routed method whose unit or service has no address in the upstream map."""
 
 
-class H2Channel:
-    """Unary calls to one upstream address over one HTTP/2 connection, reopened when it fails.
-
-    Like a grpc channel: the first call connects; while the address refuses
-    connections, calls fail at once with UNAVAILABLE until the backoff has
-    passed; a connection that is going away (GOAWAY, stream ids used up) keeps
-    its calls while new ones go to a new connection.
-    """
-
-    def __init__(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        self.address = address
-        self._host = host.strip("[]")
-        self._port = int(port)
-        self._connection: Connection | None = None
-        self._connecting: asyncio.Future[Connection] | None = None
-        self._opening: asyncio.Task[None] | None = None
-        self._retry_at = 0.0
-        self._backoff = INITIAL_BACKOFF
-        self._last_error = ""
-        self._draining: set[Connection] = set()
-        self._names: dict[str, bytes] = {}  # encoded metadata names
-        self._timeout = -1.0
-        self._timeout_literal = b""
-        self._closed = False
-
-    def prefix(self, path: str) -> bytes:
-        """The constant part of a method's request header block."""
-        return b"".join((
-            b"\x83\x86",  # :method POST and :scheme http, from HPACK's static table
-            literal(":path", path),
-            literal(":authority", self.address),
-            literal("content-type", "application/grpc"),
-            literal("te", "trailers"),
-            literal("user-agent", USER_AGENT),
-        ))
-
-    def header_block(self, prefix: bytes, metadata: Metadata, timeout: float | None) -> bytes:
-        """A request's whole header block: the method's constant part, the deadline, the metadata."""
-        parts = [prefix]
-        if timeout is not None:
-            if timeout != self._timeout:  # nearly every call carries the same deadline: encode it once
-                self._timeout_literal = literal("grpc-timeout", grpc_timeout(timeout))
-                self._timeout = timeout
-            parts.append(self._timeout_literal)
-        names = self._names
-        for key, value in metadata:
-            name = names.get(key)
-            if name is None:
-                name = literal_name(key)
-                if len(names) < 256:
-                    names[key] = name
-            if isinstance(value, str):
-                if not (value.isascii() and value.isprintable()):
-                    raise rpc_error(grpc.StatusCode.INTERNAL, f"metadata value for key {key} is invalid")
-                raw = value.encode("ascii")
-            else:
-                raw = base64.b64encode(value).rstrip(b"=")
-            parts += (name, encode_string(raw))
-        return b"".join(parts)
-
-    def ready(self) -> Connection | None:
-        """The connection new calls go to, when there is one that takes them."""
-        connection = self._connection
-        return connection if connection is not None and connection.usable else None
-
-    async def call(self, block: bytes, payload: bytes, deadline: float | None, retried: bool = False) -> bytes:
-        """The reply's bytes over a connection opened (or reopened) first; `retried` for a second try."""
-        connection = await self._connect(deadline)
-        try:
-            return await connection.call(block, payload, deadline)
-        except Unprocessed as unprocessed:
-            if retried:
-                raise unprocessed.error from None
-        return await self.call(block, payload, deadline, retried=True)
-
-    async def _connect(self, deadline: float | None) -> Connection:
-        connection = self._connection
-        if connection is not None and connection.usable:
-            return connection
-        if self._closed:
-            raise rpc_error(grpc.StatusCode.CANCELLED, "Channel closed!")
-        loop = asyncio.get_running_loop()
-        if self._connecting is None:
-            if loop.time() < self._retry_at:
-                raise self._unavailable()
-            self._connecting = loop.create_future()
-            self._opening = loop.create_task(self._open(self._connecting))
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await asyncio.shield(self._connecting)
-        except TimeoutError:
-            raise rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
-
-    async def _open(self, done: asyncio.Future[Connection]) -> None:
-        loop = asyncio.get_running_loop()
-        connection: Connection | None = None
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                _, connection = await loop.create_connection(
-                    lambda: Connection(loop, self._lost), self._host, self._port
-                )
-                await connection.settled  # the server's limits first: a burst must not exceed them
-            if connection.lost:
-                raise ConnectionResetError("the server closed the connection")
-        except (OSError, TimeoutError) as exc:
-            if connection is not None:
-                connection.close()
-            self._last_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "connection timed out"
-            self._retry_at = loop.time() + self._backoff
-            self._backoff = min(self._backoff * BACKOFF_FACTOR, MAX_BACKOFF)
-            self._connecting = None
-            done.set_exception(self._unavailable())
-            done.exception()  # marked as retrieved: every caller may have timed out meanwhile
-            return
-        self._backoff = INITIAL_BACKOFF
-        self._connecting = None
-        if self._connection is not None:
-            self._draining.add(self._connection)
-        self._connection = connection
-        if self._closed:
-            connection.close()
-        done.set_result(connection)
-
-    def _unavailable(self) -> grpc.aio.AioRpcError:
-        return rpc_error(
-            grpc.StatusCode.UNAVAILABLE,
-            f"failed to connect to all addresses; last error: UNKNOWN: {self.address}: "
-            f"Failed to connect to remote host: {self._last_error}",
-        )
-
-    def _lost(self, connection: Connection) -> None:
-        self._draining.discard(connection)
-        if connection is self._connection:
-            self._connection = None
-
-    def close(self) -> None:
-        """Fail the calls in flight with CANCELLED and refuse new ones, as a closed grpc channel does."""
-        self._closed = True
-        connections = [*self._draining, *([self._connection] if self._connection is not None else [])]
-        for connection in connections:
-            connection.close()
-        self._connection = None
-
-
-class UnaryMethod:
-    """One unary method over an H2Channel, called like a grpc.aio multicallable."""
-
-    __slots__ = ("_channel", "_parse", "_prefix")
-
-    def __init__(self, channel: H2Channel, full_method: str, parse: Callable[[bytes], Message]) -> None:
-        self._channel = channel
-        self._prefix = channel.prefix(full_method)
-        self._parse = parse
-
-    async def __call__(
-        self,
-        request: Message,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 (grpc.aio's signature: the deadline goes upstream)
-        metadata: Metadata = (),
-    ) -> Any:
-        """The reply message, or the AioRpcError grpc.aio would raise."""
-        channel = self._channel
-        block = channel.header_block(self._prefix, metadata, timeout)
-        body = request.SerializeToString()
-        payload = b"\x00" + U32.pack(len(body)) + body
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        connection = channel.ready()
-        if connection is None or connection.full:
-            raw = await channel.call(block, payload, deadline)
-        else:  # the usual case, inline: one coroutine less between the handler and the reply
-            call = connection.start(block, payload, deadline)
-            try:
-                raw = await call.future
-            except Unprocessed:  # the server never saw it: once more (on a new connection if this one is going)
-                raw = await channel.call(block, payload, deadline, retried=True)
-            except asyncio.CancelledError:
-                connection.cancel(call)
-                raise
-        try:
-            return self._parse(raw)
-        except DecodeError:
-            raise rpc_error(grpc.StatusCode.INTERNAL, "Exception deserializing response!") from None
-
-
 Unary = Callable[..., Any]
+log = logging.getLogger("agentmesh.edge")
+# Channels of replicas that left are closed this long after, so that calls in flight on them finish.
+RETIRE_AFTER = 30.0
+
+
+class _InTurn:
+    """A method's callables on several replicas, taken in turn."""
+
+    __slots__ = ("_calls", "_next")
+
+    def __init__(self, calls: Sequence[Any]) -> None:
+        self._calls = tuple(calls)
+        self._next = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        turn = self._next
+        self._next = (turn + 1) % len(self._calls)
+        return self._calls[turn](*args, **kwargs)
+
+
+class _NoReplica:
+    """A method whose unit has no healthy replica now: UNAVAILABLE at once (the edge answers 503)."""
+
+    def __init__(self, unit: str) -> None:
+        self._unit = unit
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                   details=f"no healthy instance of {self._unit}")
 
 
 class UpstreamPool:
-    """The edge's connections to the units (or to any gRPC services it fronts).
+    """The edge's connections to the units (or to any gRPC services it fronts): one channel per address.
 
-    ``own_http2`` (the default) sends unary calls over :class:`H2Channel`;
-    when False they go through grpc.aio like the streaming ones.
+    ``own_http2`` (the default) opens :class:`~services.common.channels.UnitChannel`s, whose unary
+    calls go over the platform's own HTTP/2 client; when False, plain grpc.aio channels.
     """
 
     def __init__(
         self,
         addresses: Mapping[str, str],
         *,
-        channel_factory: ChannelFactory = insecure_channel,
+        channel_factory: ChannelFactory | None = None,
         own_http2: bool = True,
     ) -> None:
         self._addresses = dict(addresses)
-        self._factory = channel_factory
-        self._own_http2 = own_http2
+        self._replicas: dict[str, tuple[str, ...]] = {k: (a,) for k, a in self._addresses.items()}
+        self._factory = channel_factory or functools.partial(insecure_channel, own_http2=own_http2)
         self._channels: dict[str, grpc.aio.Channel] = {}  # by address: units may share one
-        self._h2: dict[str, H2Channel] = {}
+        self._methods: list[tuple[MethodInfo, str]] = []
         self._unary: dict[str, Unary] = {}
-        self._stream: dict[str, grpc.aio.UnaryStreamMultiCallable[Any, Any]] = {}
+        self._stream: dict[str, Any] = {}
+        self._retiring: dict[asyncio.Task[None], grpc.aio.Channel] = {}
 
     def check(self, methods: Iterable[MethodInfo]) -> None:
         """Refuse to start when a routed method has nowhere to go."""
@@ -266,29 +108,56 @@ class UpstreamPool:
             key = upstream_key(info, self._addresses)
             if key is None:
                 raise MissingUpstream(f"no upstream address for {info.unit} ({info.full_method})")
-            parse = message_factory.GetMessageClass(info.descriptor.output_type).FromString
-            if info.server_streaming:
-                self._stream[info.full_method] = self.channel(key).unary_stream(
-                    info.full_method, request_serializer=_serialize, response_deserializer=parse
-                )
-            elif self._own_http2:
-                address = self._addresses[key]
-                h2 = self._h2.get(address)
-                if h2 is None:
-                    h2 = self._h2[address] = H2Channel(address)
-                self._unary[info.full_method] = UnaryMethod(h2, info.full_method, parse)
-            else:
-                self._unary[info.full_method] = self.channel(key).unary_unary(
-                    info.full_method, request_serializer=_serialize, response_deserializer=parse
-                )
+            self._methods.append((info, key))
+            self._prepare(info, key)
 
-    def channel(self, key: str) -> grpc.aio.Channel:
-        """The shared grpc.aio channel to an upstream (a unit name or a service); one per address."""
-        address = self._addresses[key]
+    def _prepare(self, info: MethodInfo, key: str) -> None:
+        parse = message_factory.GetMessageClass(info.descriptor.output_type).FromString
+        replicas = self._replicas[key]
+        if info.server_streaming:
+            calls = [self._channel_at(a).unary_stream(info.full_method, request_serializer=_serialize,
+                                                      response_deserializer=parse) for a in replicas]
+            table: dict[str, Any] = self._stream
+        else:  # over the channel's own HTTP/2 connection when it is a UnitChannel
+            calls = [self._channel_at(a).unary_unary(info.full_method, request_serializer=_serialize,
+                                                     response_deserializer=parse) for a in replicas]
+            table = self._unary
+        table[info.full_method] = calls[0] if len(calls) == 1 else _InTurn(calls) if calls else _NoReplica(info.unit)
+
+    def replace(self, key: str, addresses: Sequence[str]) -> None:
+        """The upstream's replicas are now these (Consul's passing instances); calls go to them from now on."""
+        replicas = tuple(sorted(set(addresses)))
+        if replicas == self._replicas.get(key):
+            return
+        log.info("upstream replicas changed", extra={"upstream": key, "replicas": list(replicas)})
+        self._replicas[key] = replicas
+        for info, method_key in self._methods:
+            if method_key == key:
+                self._prepare(info, key)
+        used = {a for found in self._replicas.values() for a in found} | set(self._addresses.values())
+        for address in [a for a in self._channels if a not in used]:
+            channel = self._channels.pop(address)
+            retired = asyncio.get_running_loop().create_task(self._retire(channel))
+            self._retiring[retired] = channel
+            retired.add_done_callback(lambda task: self._retiring.pop(task, None))
+
+    @staticmethod
+    async def _retire(channel: grpc.aio.Channel) -> None:
+        await asyncio.sleep(RETIRE_AFTER)
+        await channel.close()
+
+    def replicas(self, key: str) -> tuple[str, ...]:
+        return self._replicas[key]
+
+    def _channel_at(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
             channel = self._channels[address] = self._factory(address)
         return channel
+
+    def channel(self, key: str) -> grpc.aio.Channel:
+        """The shared grpc.aio channel to an upstream (a unit name or a service) at its configured address."""
+        return self._channel_at(self._addresses[key])
 
     def unary(self, full_method: str) -> Unary:
         """The method's callable: `await pool.unary(m)(request, timeout=..., metadata=...)`."""
@@ -299,10 +168,12 @@ class UpstreamPool:
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
-        h2, self._h2 = list(self._h2.values()), {}
         self._unary.clear()
         self._stream.clear()
-        for own in h2:
-            own.close()
+        self._methods.clear()
+        for task, channel in list(self._retiring.items()):
+            task.cancel()
+            channels.append(channel)
+        self._retiring.clear()
         for channel in channels:
             await channel.close()

@@ -8,6 +8,9 @@ security headers, health, metrics and the API documents.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -35,6 +38,7 @@ from services.common import contracts, policy
 from services.common.errors import DomainError
 from services.common.identity import Authenticator
 from services.common.policy import MethodInfo
+from services.common.registry import follow_instances
 from services.common.servicecreds import RevocationFollower, ServiceCredentials
 from services.common.settings import UNITS, Settings
 from services.common.tokens import Keys, RevocationSet, TokenVerifier
@@ -192,13 +196,19 @@ def _on_prepare(policy: HeaderPolicy) -> Callable[[web.BaseRequest, web.StreamRe
     return prepare
 
 
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> web.Application:
     """The whole edge for the units at their configured addresses."""
     registry = registry or CollectorRegistry()
     # Unit-to-unit methods (under /internal/) are not routed: the outside never reaches them.
     methods = [m for m in policy.table().values() if not contracts.is_internal(m.descriptor)]
     router = build_router(methods)
-    pool = UpstreamPool({unit: f"{settings.host}:{settings.ports[unit]}" for unit in UNITS})
+    pool = UpstreamPool({unit: settings.address(unit) for unit in UNITS})
     keys = Keys.from_settings(settings)
     revocations = RevocationSet()
     verifier = TokenVerifier(keys, settings, revocations)
@@ -243,6 +253,11 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         stack.push_async_callback(follower.stop)
         stack.push_async_callback(maintenance.stop)
         stack.push_async_callback(limits.aclose)  # the pool's channels close with the app
+        if settings.consul_http_addr:  # routed calls go to every passing instance of a unit, in turn
+            for unit in UNITS:
+                following = asyncio.get_running_loop().create_task(
+                    follow_instances(settings, unit, functools.partial(pool.replace, unit)), name=f"consul-{unit}")
+                stack.push_async_callback(_stopped, following)
         yield
         await stack.aclose()
 

@@ -513,7 +513,13 @@ class _Builder:
             bound = [v.field_path for v in use.variables]
             schema = self.body_schema(request, bound)
             required = bool(self.message_schema(request).get("required")) if "$ref" in schema else "required" in schema
-            return {"required": required, "content": {"application/json": {"schema": schema}}}
+            content: JSON = {"application/json": {"schema": schema}}
+            files = [f for f in request.fields if f.type == f.TYPE_BYTES and not f.is_repeated]
+            if files:  # the edge also reads such a body as a form, a file part per bytes field
+                form = {f.name: dict(_BINARY) if f in files else self.field_schema(f) for f in request.fields
+                        if f.name not in bound and (f.message_type is None or f in files)}
+                content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
+            return {"required": required, "content": content}
         field = request.fields_by_name[body]
         if field.message_type is not None and field.message_type.full_name == HTTP_BODY and not field.is_repeated:
             return {"required": True, "content": {"*/*": {"schema": dict(_BINARY)}}}

@@ -286,6 +286,7 @@ class MethodPlan:
             bound.append(self.body)
         self._bound = tuple(bound)
         self._query: dict[str, _QueryParam] = {}
+        self._form: dict[str, _QueryParam] = {}  # form fields of a `body: "*"` method, read like query values
         self._requirements = _requirements(self.request_type)
         codec.prepare(self.request_type)
 
@@ -318,6 +319,48 @@ class MethodPlan:
                     self.codec.decode_field(message, self.body, body)
             except JsonError as exc:
                 raise BindError.field(exc.field or "body", exc.description) from None
+        return self._finish(message, variables, query, form=False)
+
+    def build_form(
+        self,
+        variables: Mapping[str, str],
+        fields: Iterable[tuple[str, str]],
+        files: Iterable[tuple[str, bytes, str]] = (),
+    ) -> Message:
+        """The request from a form body (multipart/form-data or urlencoded) of a `body: "*"` method.
+
+        Text parts and query parameters are read as query values are; a file part fills the bytes field
+        of its name, and its Content-Type fills a `content_type` text field of the request when there is
+        one and the form leaves it empty.
+        """
+        if self.body != "*":
+            raise BindError.field("body", "this endpoint takes JSON, not a form")
+        message = self.request_class()
+        typed = ""
+        for name, data, content_type in files:
+            try:
+                parents, field = _resolve(self.request_type, name)
+            except ValueError as exc:
+                if self.codec.options.ignore_unknown:
+                    continue
+                raise BindError.field(name, f"unknown form field: {exc}") from None
+            if field.type != FieldDescriptor.TYPE_BYTES or is_repeated(field):
+                raise BindError.field(name, "takes text, not a file")
+            parent = message
+            for step in parents:
+                parent = getattr(parent, step)
+            setattr(parent, field.name, data)
+            typed = typed or content_type
+        content_field = self.request_type.fields_by_name.get("content_type")
+        given = {name for name, _ in fields}
+        if (typed and content_field is not None and content_field.type == FieldDescriptor.TYPE_STRING
+                and "content_type" not in given and "contentType" not in given):
+            message.content_type = typed  # type: ignore[attr-defined]
+        return self._finish(message, variables, fields, form=True)
+
+    def _finish(self, message: Message, variables: Mapping[str, str], values: Iterable[tuple[str, str]], *,
+                form: bool) -> Message:
+        """Path variables over what the body set, then query (or form) values, then the REQUIRED check."""
         for path, setter in self._path:
             text = variables.get(path)
             if text is None:
@@ -327,8 +370,8 @@ class MethodPlan:
             except (ValueError, TypeError) as exc:
                 raise BindError.field(path, f"path value {text!r}: {exc}") from None
         seen: set[str] | None = None
-        for key, text in query:
-            param = self._query_param(key)
+        for key, text in values:
+            param = self._query_param(key, form)
             if param is None:
                 continue
             if not param.repeated:
@@ -339,7 +382,8 @@ class MethodPlan:
             try:
                 param.setter(message, text)
             except (ValueError, TypeError) as exc:
-                raise BindError.field(key, f"query value {text!r}: {exc}") from None
+                where = "form" if form else "query"
+                raise BindError.field(key, f"{where} value {text!r}: {exc}") from None
         if self._requirements is not None:
             violations: list[tuple[str, str]] = []
             self._requirements.check(message, "", violations)
@@ -348,23 +392,24 @@ class MethodPlan:
                 raise BindError(f"missing required fields: {names}", violations)
         return message
 
-    def _query_param(self, key: str) -> _QueryParam | None:
-        """The compiled setter of a query key; None for an unknown key when unknown keys are ignored."""
-        found = self._query.get(key)
+    def _query_param(self, key: str, form: bool = False) -> _QueryParam | None:
+        """The compiled setter of a query (or form) key; None for an unknown key when unknown keys are ignored."""
+        known = self._form if form else self._query
+        found = known.get(key)
         if found is not None:
             return found
         try:
-            found = self._compile_query(key)
+            found = self._compile_query(key, form)
         except ValueError as exc:
             if self.codec.options.ignore_unknown:
                 return None
-            raise BindError.field(key, f"unknown query parameter: {exc}") from None
-        if len(self._query) < 1024:  # keys come from clients: remember only a bounded number
-            self._query[key] = found
+            raise BindError.field(key, f"unknown {'form field' if form else 'query parameter'}: {exc}") from None
+        if len(known) < 1024:  # keys come from clients: remember only a bounded number
+            known[key] = found
         return found
 
-    def _compile_query(self, key: str) -> _QueryParam:
-        if self.body == "*":
+    def _compile_query(self, key: str, form: bool = False) -> _QueryParam:
+        if self.body == "*" and not form:
             raise ValueError("the body carries every field of this method")
         dotted, map_key = key, None
         if key.endswith("]") and "[" in key:

@@ -28,7 +28,7 @@ import fnmatch
 import json
 import logging
 import struct
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
@@ -183,10 +183,12 @@ ErrorFrame = Callable[[grpc.aio.AioRpcError], str]
 class SharedFeed:
     """One upstream server-streaming call, fanned out to the listeners that share it."""
 
-    def __init__(self, call: Any, on_empty: Callable[[], None], error_frame: ErrorFrame) -> None:
+    def __init__(self, call: Any, on_empty: Callable[[], None], error_frame: ErrorFrame,
+                 render: Callable[[Message], Rendered] | None = None) -> None:
         self._call = call
         self._on_empty = on_empty
         self._error_frame = error_frame
+        self._render = render or (lambda event: Rendered(event_frame(event)))
         self.listeners: set[Listener] = set()
         self._task = asyncio.get_running_loop().create_task(self._pump())
 
@@ -212,7 +214,7 @@ class SharedFeed:
 
                 def frame(event: Message = event, rendered: list[Rendered] = rendered) -> Rendered:
                     if not rendered:
-                        rendered.append(Rendered(event_frame(event)))
+                        rendered.append(self._render(event))
                     return rendered[0]
 
                 for listener in tuple(self.listeners):
@@ -228,17 +230,37 @@ class SharedFeed:
 
 
 class FeedHub:
-    """The shared feeds of one edge process, by (method, request, principal)."""
+    """The shared feeds of one edge process, by (method, request, principal).
+
+    An event reaches every feed that may see it (a broadcast: the feed of every
+    signed-in principal), so its frame is made once per process: the latest
+    frames are kept by event id.
+    """
+
+    RENDERED = 1024
 
     def __init__(self) -> None:
         self._feeds: dict[Hashable, SharedFeed] = {}
+        self._rendered: OrderedDict[tuple[str, str], Rendered] = OrderedDict()
+
+    def render(self, event: Message) -> Rendered:
+        event_id = getattr(event, "id", "")
+        if not event_id:  # a notice of the bus's own, made for one subscriber
+            return Rendered(event_frame(event))
+        key = (event.DESCRIPTOR.full_name, event_id)  # bus ids are unique among the bus's events
+        found = self._rendered.get(key)
+        if found is None:
+            found = self._rendered[key] = Rendered(event_frame(event))
+            if len(self._rendered) > self.RENDERED:
+                self._rendered.popitem(last=False)
+        return found
 
     def join(
         self, key: Hashable, open_call: Callable[[], Any], listener: Listener, error_frame: ErrorFrame
     ) -> SharedFeed:
         feed = self._feeds.get(key)
         if feed is None:
-            feed = SharedFeed(open_call(), lambda: self._forget(key), error_frame)
+            feed = SharedFeed(open_call(), lambda: self._forget(key), error_frame, self.render)
             self._feeds[key] = feed
         feed.add(listener)
         return feed

@@ -220,6 +220,17 @@ async def test_stream_errors_before_and_after_the_first_message(client: Client) 
     assert "\n\nevent: error\ndata: {" in await sse.text()
 
 
+async def test_a_stream_failing_at_once_is_always_an_http_error(client: Client) -> None:
+    # a failure comes as trailers only; the call may report their empty initial metadata just
+    # before the status, and the edge must still answer with the error, not a 200 stream
+    statuses = []
+    for _ in range(200):
+        reply = await client.get("/v1/shelves/gone/items/watch?count=1")
+        statuses.append(reply.status)
+        await reply.read()
+    assert set(statuses) == {404}
+
+
 async def test_a_client_leaving_a_stream_cancels_the_call(client: Client, servicer: shelves.Shelves) -> None:
     reply = await client.get("/v1/shelves/endless/items/watch?count=1")
     assert (await reply.content.readline()).startswith(b'{"id":"e1"')
@@ -342,3 +353,14 @@ async def test_plain_routes_added_later_win_over_the_catch_all(shelves_router: R
     async with TestClient(TestServer(app)) as client:
         assert await (await client.get("/health")).json() == {"status": "ok"}
         assert (await client.get("/v1/items/i1")).status == 200
+
+
+async def test_the_edge_still_runs_unary_calls_through_grpc_aio_when_asked(
+    make_client: MakeClient, shelves_router: Router, shelves_port: int
+) -> None:
+    client: TestClient[web.Request, web.Application] = await make_client(
+        shelves_router, {shelves.SERVICE: f"127.0.0.1:{shelves_port}"}, settings=EdgeSettings(own_http2=False)
+    )
+    reply = await client.get("/v1/shelves/s1/items/i1")
+    assert reply.status == 200
+    assert (await reply.json())["item_id"] == "i1"

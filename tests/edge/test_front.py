@@ -8,7 +8,6 @@ grpc.aio server built from descriptors (tests/edge/shelves.py).
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -28,6 +27,7 @@ from edge.front import create_front_app, main, parse_rate, parse_upstreams
 from services.common.settings import Settings
 from services.common.tokens import Keys, TokenIssuer
 from tests.edge import shelves
+from tests.ports import free_port
 
 Client = TestClient[web.Request, web.Application]
 MakeFront = Callable[..., Awaitable[Client]]
@@ -220,14 +220,8 @@ def test_main_refuses_to_start_open_or_without_its_secret(
     assert "32 bytes" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_the_command_serves_with_auth_and_limits(descriptor_file: Path, shelves_port: int) -> None:
-    port = _free_port()
+    port = free_port()
     argv = [
         sys.executable, "-m", "edge.front", "--descriptor-set", str(descriptor_file),
         "--upstream", f"edgetest.v1.Shelves=127.0.0.1:{shelves_port}", "--port", str(port),

@@ -218,6 +218,13 @@ def test_http_body_responses_are_binary() -> None:
                 assert (binding.http_method, openapi_path(binding.path)[0]) in binary
 
 
+def test_uploads_are_documented_as_forms_too() -> None:
+    body = document()["paths"]["/api/v1/audio/transcribe"]["post"]["requestBody"]["content"]
+    form = body["multipart/form-data"]["schema"]["properties"]
+    assert form["audio"] == {"type": "string", "format": "binary"} and "full_round_trip" in form
+    assert "multipart/form-data" not in document()["paths"]["/api/v1/tts/speak"]["post"]["requestBody"]["content"]
+
+
 def test_streaming_rpcs_offer_ndjson_and_sse() -> None:
     streams = [info for info in policy.table().values() if info.server_streaming]
     assert len(streams) >= 5

@@ -1,16 +1,19 @@
-"""The event socket's outbox against a real aiohttp WebSocket: bounded, lagged notices, closing slow clients."""
+"""The event socket's outbox against a real aiohttp WebSocket (bounded, lagged notices, closing slow clients), and
+the shared feeds behind the sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from agentmesh.v1 import admin_pb2, common_pb2
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from edge.wsevents import CLOSE_TOO_SLOW, Outbox, Rendered
+from edge.wsevents import CLOSE_TOO_SLOW, FeedHub, Outbox, Rendered
 
 Burst = Callable[[Outbox], None]
 Connect = Callable[..., Awaitable[list[Any]]]
@@ -93,3 +96,56 @@ async def test_frames_written_directly_keep_their_order_with_queued_replies(conn
     assert [len(f["pad"]) if "pad" in f else "pong" for f in got[:-1]] == [
         *sizes[:3], "pong", *sizes[3:]]
     assert got[-1] == ("close", 1000)
+
+
+class _Upstream:
+    """What a server-streaming call gives the feed: its replies, then its end (as a grpc.aio call does)."""
+
+    def __init__(self, replies: list[admin_pb2.WatchEventsResponse]) -> None:
+        self._replies = replies
+        self.cancelled = False
+
+    def __aiter__(self) -> AsyncIterator[admin_pb2.WatchEventsResponse]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[admin_pb2.WatchEventsResponse]:
+        for reply in self._replies:
+            yield reply
+        await asyncio.Event().wait()  # open until cancelled
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return True
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.frames: list[Rendered] = []
+
+    def deliver(self, kind: str, frame: Callable[[], Rendered]) -> None:
+        self.frames.append(frame())
+
+    def ended(self, error_frame: str | None) -> None:
+        pass
+
+
+async def test_an_event_reaching_many_feeds_is_rendered_once() -> None:
+    def reply(event_id: str, n: int) -> admin_pb2.WatchEventsResponse:
+        event = common_pb2.Event(type="system.notification", id=event_id)
+        event.data.update({"n": n})
+        return admin_pb2.WatchEventsResponse(event=event)
+
+    hub = FeedHub()
+    listeners = [_Recorder() for _ in range(3)]
+    upstreams = [_Upstream([reply("1-0", 1), reply("", 0), reply("2-0", 2)]) for _ in listeners]
+    feeds = [hub.join(("watch", index), lambda up=up: up, listener, lambda exc: "")  # one feed per principal
+             for index, (up, listener) in enumerate(zip(upstreams, listeners, strict=True))]
+    await asyncio.sleep(0.05)
+    first, *others = listeners
+    assert [json.loads(f.text)["data"]["n"] for f in first.frames] == [1, 0, 2]
+    for other in others:  # the same frame objects: made once, whatever the number of feeds
+        assert other.frames[0] is first.frames[0] and other.frames[2] is first.frames[2]
+        assert other.frames[1] is not first.frames[1]  # no id: never shared
+    for feed, listener in zip(feeds, listeners, strict=True):
+        feed.remove(listener)
+    assert all(up.cancelled for up in upstreams)

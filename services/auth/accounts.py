@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from services.common.errors import (
 from services.common.events.publisher import Publisher
 from services.common.paging import page_of
 from services.common.protoutil import struct, struct_dict
-from services.common.storage import Database, Transaction
+from services.common.storage import Database, IntegrityError, Transaction
 
 MAX_SETTINGS_BYTES = 64 * 1024
 
@@ -75,7 +74,7 @@ async def _apply_profile(
             await tx.execute(
                 f"UPDATE users SET {sets}, updated_at = ? WHERE user_id = ?", (*changes.values(), time.time(), user_id)
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise AlreadyExists("username or email already taken", reason="ACCOUNT_EXISTS") from exc
 
 

@@ -29,7 +29,6 @@ from services.auth.tenancy import (
     name_violation,
     page,
     requested_changes,
-    required_id,
     revoke,
     scoped_credentials,
     signed_in_caller,
@@ -41,6 +40,7 @@ from services.auth.tenancy import (
     update_tenant,
 )
 from services.common.authctx import Caller
+from services.common.crud import required_id
 from services.common.errors import FailedPrecondition, FieldViolation, NotFound, PermissionDenied
 from services.common.listing import filter_sql, order_sql, search_sql
 from services.common.protoutil import timestamp

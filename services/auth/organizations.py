@@ -36,7 +36,6 @@ from services.auth.tenancy import (
     requested_changes,
     require_manager,
     require_owner,
-    required_id,
     required_member,
     revoke,
     scoped_credentials,
@@ -49,6 +48,7 @@ from services.auth.tenancy import (
     update_tenant,
     visible_tenant,
 )
+from services.common.crud import required_id
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,

@@ -110,4 +110,16 @@ MIGRATIONS = (
         );
         """,
     ),
+    Migration(
+        2,
+        "feed cursors",
+        """
+        -- The id of the last hub event a feed of this unit applied, where it resumes (subscription tiers).
+        CREATE TABLE feed_cursors (
+            feed          TEXT PRIMARY KEY,
+            last_event_id TEXT NOT NULL,
+            updated_at    REAL NOT NULL
+        );
+        """,
+    ),
 )

@@ -92,12 +92,6 @@ def signed_in_caller() -> Caller:
     return caller
 
 
-def required_id(field_name: str, value: str) -> str:
-    """The id with blanks trimmed, so that a blank id is INVALID_ARGUMENT rather than a lookup that finds nothing."""
-    value = value.strip()
-    if not value:
-        raise InvalidArgument.field(field_name, "is required")
-    return value
 
 
 def name_violation(field_name: str, value: str) -> FieldViolation | None:

@@ -20,6 +20,7 @@ from services.common.errors import status_from_trailers
 from services.common.servicecreds import service_secret
 from services.common.settings import Settings
 from tests.auth.conftest import ADMIN_KEY, PASSWORD, StartOther, bearer, signed_in
+from tests.stored import stored_bytes
 
 
 def code_of(info: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> grpc.StatusCode:
@@ -454,12 +455,9 @@ async def test_no_password_or_key_secret_reaches_disk_or_logs(
             auth_pb2.LoginRequest(username=account.username, password=secret_password + "x")
         )
     secret = created.key.rsplit("_", 1)[1]
-    files = await asyncio.to_thread(lambda: list(Path(settings.data_dir).glob("auth*")))
-    assert files
-    for path in files:
-        data = path.read_bytes()
+    for where, data in await stored_bytes(settings, "auth"):
         for needle in (secret_password, secret, secret_password + "x"):
-            assert needle.encode() not in data, path
+            assert needle.encode() not in data, where
     for needle in (secret_password, secret):
         assert needle not in caplog.text
 

@@ -22,13 +22,13 @@ import grpc
 from agentmesh.v1 import agent_pb2
 
 from services.agent import model, store
-from services.agent.crypto import SecretBox
 from services.agent.lifecycle import Lifecycle
 from services.agent.paramschema import parameter_violations, with_defaults
-from services.agent.query import changed_fields, page, required_id
 from services.agent.runtime import Runtime
 from services.common import authctx
 from services.common.authctx import Caller
+from services.common.crud import changed_fields, page, required_id
+from services.common.crypto import SecretBox
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.common.events.publisher import Publisher
 from services.common.listing import filter_sql, order_sql

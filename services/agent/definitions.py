@@ -17,9 +17,9 @@ from typing import Any
 import grpc
 from agentmesh.v1 import agent_pb2
 
-from services.agent import model, query
+from services.agent import model
 from services.agent.paramschema import schema_violations
-from services.common import authctx, listing
+from services.common import authctx, crud, listing
 from services.common.errors import AlreadyExists, FailedPrecondition, FieldViolation
 from services.common.protoutil import new_id, struct_dict
 from services.common.storage import Database, Row, Transaction
@@ -59,7 +59,7 @@ class Definitions:
 
     async def _visible(self, q: Transaction, definition_id: str) -> Row:
         """By id or name; a disabled type is only visible to admins."""
-        wanted = query.required_id("definition_id", definition_id)
+        wanted = crud.required_id("definition_id", definition_id)
         row = await q.fetch_one("SELECT * FROM agent_definitions WHERE definition_id = ? OR name = ?",
                                 (wanted, wanted))
         if row is None or (not row["enabled"] and not authctx.current().is_admin):
@@ -82,7 +82,7 @@ class Definitions:
             where.append("d.capabilities LIKE ? ESCAPE '\\'")
             params.append(f"%{quoted}%")
         order = listing.order_sql(request.order_by, _COLUMNS, "d.name ASC", "d.definition_id ASC")
-        rows, total, token = await query.page(self.db, "agent_definitions d", where, params, order, request)
+        rows, total, token = await crud.page(self.db, "agent_definitions d", where, params, order, request)
         return agent_pb2.ListAgentDefinitionsResponse(
             definitions=[model.definition_message(r) for r in rows], next_page_token=token, total_size=total
         )
@@ -130,7 +130,7 @@ class Definitions:
     async def UpdateAgentDefinition(
         self, request: agent_pb2.UpdateAgentDefinitionRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.UpdateAgentDefinitionResponse:
-        fields = query.changed_fields(
+        fields = crud.changed_fields(
             request, _UPDATABLE, immutable=("name", "definition_id"),
             present={"parameter_schema": lambda r: r.HasField("parameter_schema"),
                      "capabilities": lambda r: bool(r.capabilities)},

@@ -25,7 +25,7 @@ import logging
 import time
 
 from services.agent import model, store
-from services.agent.crypto import SecretBox, SecretUnreadable
+from services.common.crypto import SecretBox, SecretUnreadable
 from services.common.errors import Aborted, FailedPrecondition
 from services.common.events.publisher import Publisher
 from services.common.settings import Settings

@@ -27,9 +27,9 @@ from agentmesh.v1 import agent_pb2, speech_pb2, speech_pb2_grpc
 from google.protobuf import json_format
 
 from services.agent import model, store
-from services.agent.crypto import SecretBox, SecretUnreadable
 from services.agent.paramschema import parameter_violations
 from services.common.authctx import Caller
+from services.common.crypto import SecretBox, SecretUnreadable
 from services.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -152,6 +152,7 @@ class Runtime:
         for name, value in fields.items():
             setattr(generate, name, value)
         metadata = delegated_metadata(await self.credentials.metadata(), caller)
+        metadata.append(("x-usage-agent-id", row["agent_id"]))  # what the call is for, as analytics counts it
         began = time.monotonic()
         try:
             reply = await self.llm.generate(generate, metadata, remaining or self.settings.llm_timeout + 5.0)

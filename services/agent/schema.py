@@ -3,7 +3,7 @@
 Agent types (`agent_definitions`) are global; agents and teams belong to one
 tenant. An agent names its type by the definition's immutable `name`, which is
 why a definition that agents still use cannot be deleted. Provider keys are
-kept sealed (AES-GCM, see services.agent.crypto), never in plain text.
+kept sealed (AES-GCM, see services.common.crypto), never in plain text.
 
 Migration 2 seeds the built-in types, so that seed 001's `"type": "openai"`
 works on a fresh install: `openai` (an OpenAI-compatible chat model), `echo`
@@ -121,7 +121,7 @@ MIGRATIONS = (
             system_prompt  TEXT NOT NULL DEFAULT '',
             parameters     TEXT NOT NULL DEFAULT '{}',
             tools          TEXT NOT NULL DEFAULT '[]',
-            -- AES-GCM sealed provider key (services.agent.crypto); NULL when none is stored.
+            -- AES-GCM sealed provider key (services.common.crypto); NULL when none is stored.
             api_key_sealed TEXT,
             status         TEXT NOT NULL DEFAULT 'created'
                 CHECK (status IN ('created', 'starting', 'running', 'stopping', 'stopped', 'error')),

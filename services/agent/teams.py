@@ -16,7 +16,7 @@ import grpc
 from agentmesh.v1 import agent_pb2
 
 from services.agent import model, store
-from services.agent.query import changed_fields, page, required_id
+from services.common.crud import changed_fields, page, required_id
 from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.common.events.publisher import Publisher
 from services.common.listing import filter_sql, order_sql

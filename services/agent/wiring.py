@@ -6,7 +6,6 @@ import logging
 from collections.abc import Mapping
 
 from services.agent.agents import Agents
-from services.agent.crypto import SecretBox
 from services.agent.definitions import Definitions
 from services.agent.lifecycle import Lifecycle
 from services.agent.runtime import Runtime, SpeechLlm
@@ -14,6 +13,7 @@ from services.agent.schema import MIGRATIONS
 from services.agent.teams import Teams
 from services.common.bootstrap import Resources, UnitSpec
 from services.common.channels import insecure_channel
+from services.common.crypto import SecretBox
 from services.common.events.publisher import publisher_from_settings
 
 log = logging.getLogger("agentmesh.agent")
@@ -25,7 +25,7 @@ async def build(resources: Resources) -> Mapping[str, object]:
     box = SecretBox.from_settings(settings)
     events = publisher_from_settings(settings, resources.credentials)
     resources.stack.push_async_callback(events.aclose)
-    speech = insecure_channel(f"{settings.host}:{settings.ports['speech']}")
+    speech = insecure_channel(settings.address("speech"))
     resources.stack.push_async_callback(speech.close)
     lifecycle = Lifecycle(db, settings, box, events)
     recovered = await lifecycle.recover()

@@ -13,6 +13,7 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from edge import jsoncodec
 from tests.agent.conftest import Mesh, People, fails, violations
 from tests.auth.conftest import Account
+from tests.stored import stored_bytes
 
 SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_bodies.json"
 Code = grpc.StatusCode
@@ -54,8 +55,7 @@ async def test_seed_001_create_body_works_and_the_key_stays_secret(mesh: Mesh, p
     assert secret not in reply.SerializeToString() and secret not in got.SerializeToString()
     listed = await mesh.agents.ListAgents(agent_pb2.ListAgentsRequest(), metadata=alice.metadata)
     assert secret not in listed.SerializeToString()
-    files = list((mesh.settings.data_dir).glob("agent.db*"))
-    assert files and all(secret not in f.read_bytes() for f in files)
+    assert all(secret not in data for _, data in await stored_bytes(mesh.settings, "agent"))
     row = await mesh.agent_unit.db.fetch_one("SELECT api_key_sealed FROM agents WHERE agent_id = ?",
                                              (agent.agent_id,))
     assert row is not None and row["api_key_sealed"].startswith("v1.")

@@ -110,8 +110,10 @@ async def test_deleting_a_running_agent_stops_it_first(mesh: Mesh, people: Peopl
     alice = people.alice
     agent = (await mesh.agents.CreateAgent(agent_pb2.CreateAgentRequest(name="busy", type="echo"),
                                            metadata=alice.metadata)).agent
-    await mesh.agents.StartAgent(agent_pb2.StartAgentRequest(agent_id=agent.agent_id), metadata=alice.metadata)
     watch = await mesh.watch(alice, ("agent.status.changed", "agent.deleted"))
+    await mesh.agents.StartAgent(agent_pb2.StartAgentRequest(agent_id=agent.agent_id), metadata=alice.metadata)
+    # Events go out in the background: the start's are awaited before the delete's are counted.
+    assert _moves(await watch.next(2)) == [("created", "starting"), ("starting", "running")]
     await mesh.agents.DeleteAgent(agent_pb2.DeleteAgentRequest(agent_id=agent.agent_id), metadata=alice.metadata)
     events = await watch.next(3)
     assert _moves(events) == [("running", "stopping"), ("stopping", "stopped")]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.agent.crypto import SecretBox, SecretUnreadable, key_from_settings
 from services.agent.paramschema import parameter_violations, schema_violations, with_defaults
+from services.common.crypto import SecretBox, SecretUnreadable, key_from_settings
 from services.common.settings import Settings
 from tests.conftest import TEST_SECRET
 

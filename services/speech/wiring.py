@@ -1,8 +1,4 @@
-"""The one place that builds the speech unit's store, clients and servicers.
-
-Built so far: the LLM path (LlmService). ChatService, SpeechService and
-ConversationAdminService are not returned, so they answer UNIMPLEMENTED.
-"""
+"""The one place that builds the speech unit's store, clients and servicers."""
 
 from __future__ import annotations
 
@@ -11,6 +7,17 @@ from collections.abc import Mapping
 import aiohttp
 
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.events.publisher import publisher_from_settings
+from services.common.usage import UsageReporter
+from services.speech.audio import limits as audio_limits
+from services.speech.audio.cache import AudioResults, audio_store
+from services.speech.audio.metrics import SpeechMetrics
+from services.speech.audio.servicer import LlmAnswerer, SpeechServicer
+from services.speech.audio.stt import RecognizerPool
+from services.speech.audio.tts import Synthesizer
+from services.speech.chat.schema import MIGRATIONS
+from services.speech.chat.servicer import ChatServicer, ConversationAdminServicer
+from services.speech.chat.store import Conversations
 from services.speech.llm.cache import cache_from_settings
 from services.speech.llm.echo import ECHO_MODEL, ECHO_PROVIDER, EchoProvider
 from services.speech.llm.metrics import LlmMetrics
@@ -39,8 +46,29 @@ async def build(resources: Resources) -> Mapping[str, object]:
     )
     cache = cache_from_settings(settings)
     resources.stack.push_async_callback(cache.aclose)
-    servicer = LlmServicer(providers, cache, LlmMetrics(resources.registry), settings.llm_timeout)
-    return {"agentmesh.v1.LlmService": servicer}
+    conversations = Conversations(resources.db)
+    events = publisher_from_settings(settings, resources.credentials)
+    resources.stack.push_async_callback(events.aclose)
+    usage = UsageReporter(settings, resources.credentials)
+    resources.stack.push_async_callback(usage.aclose)
+    llm = LlmServicer(providers, cache, LlmMetrics(resources.registry), settings.llm_timeout, conversations, usage)
+    # SpeechService: espeak-ng and pocketsphinx on this host, results cached like the LLM's, the full round
+    # trip answered by the LlmService above.
+    speech_metrics = SpeechMetrics(resources.registry)
+    synthesizer = await Synthesizer.discover(
+        audio_limits.Gate("text to speech", audio_limits.TTS_CONCURRENCY, audio_limits.MAX_QUEUED), speech_metrics
+    )
+    recognizer = RecognizerPool(speech_metrics)
+    resources.stack.push_async_callback(recognizer.aclose)
+    audio_results = AudioResults(audio_store(settings), speech_metrics)
+    resources.stack.push_async_callback(audio_results.aclose)
+    speech = SpeechServicer(synthesizer, recognizer, audio_results, LlmAnswerer(llm))
+    return {
+        "agentmesh.v1.LlmService": llm,
+        "agentmesh.v1.SpeechService": speech,
+        "agentmesh.v1.ChatService": ChatServicer(conversations, llm, events, audio=speech),
+        "agentmesh.v1.ConversationAdminService": ConversationAdminServicer(conversations),
+    }
 
 
-SPEC = UnitSpec(name="speech", build=build)
+SPEC = UnitSpec(name="speech", build=build, migrations=MIGRATIONS)

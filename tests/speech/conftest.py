@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,6 @@ import aiohttp
 import grpc
 import pytest
 from agentmesh.v1 import speech_pb2, speech_pb2_grpc
-from aiohttp.test_utils import TestServer
 
 from services.common.bootstrap import RunningUnit, start
 from services.common.settings import Settings
@@ -27,7 +26,6 @@ from tests.auth.conftest import (  # noqa: F401  (fixtures)
     stack,
 )
 from tests.conftest import TEST_SECRET, free_port
-from tests.speech.openai_server import FakeOpenAi
 
 SETTINGS_KEY = "sk-settings-key-0123456789abcdefghij"
 REQUEST_KEY = "sk-request-key-9876543210zyxwvutsrq"
@@ -73,14 +71,6 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def settings(base_env: dict[str, str]) -> Settings:
     return Settings.from_env(base_env)
-
-
-@pytest.fixture
-async def openai_server() -> AsyncIterator[FakeOpenAi]:
-    fake = FakeOpenAi()
-    async with TestServer(fake.app, host="127.0.0.1") as server:
-        fake.base_url = str(server.make_url("/v1"))
-        yield fake
 
 
 @pytest.fixture

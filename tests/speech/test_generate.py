@@ -129,25 +129,21 @@ async def test_bad_fields_are_invalid_argument_naming_the_field(
     assert "has a space" not in (info.value.details() or "")
 
 
-async def test_conversations_are_not_built_yet(speech: Speech, account: Account) -> None:
+async def test_a_conversation_that_is_not_the_callers_is_not_found(speech: Speech, account: Account) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await speech.llm.Generate(speech_pb2.GenerateRequest(prompt="hi", conversation_id="conv-1"),
                                   metadata=account.metadata)
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "conversations are not built yet" in (info.value.details() or "")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "conversation conv-1 not found" in (info.value.details() or "")
 
 
-async def test_callers_must_sign_in_and_other_speech_services_stay_unimplemented(
-    speech: Speech, account: Account
-) -> None:
+async def test_callers_must_sign_in(speech: Speech) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await speech.llm.Generate(speech_pb2.GenerateRequest(prompt="hi"))
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.aio.AioRpcError) as chat:
-        await speech_pb2_grpc.ChatServiceStub(speech.channel).Chat(
-            speech_pb2.ChatRequest(type="text", content="hi"), metadata=account.metadata
-        )
-    assert chat.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        await speech_pb2_grpc.ChatServiceStub(speech.channel).Chat(speech_pb2.ChatRequest(type="text", content="hi"))
+    assert chat.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_a_unit_acting_for_a_user_with_its_service_token(speech: Speech) -> None:

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -35,14 +35,15 @@ _Errors = (RedisError, OSError, TimeoutError)
 
 
 def cache_key(
-    *, tenant: str, provider: str, model: str, system: str, prompt: str, parameters: Mapping[str, Any]
+    *, tenant: str, provider: str, model: str, system: str, prompt: str, parameters: Mapping[str, Any],
+    history: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """Hex SHA-256 of a canonical JSON of the inputs that decide the answer."""
-    canonical = json.dumps(
-        {"v": 1, "tenant": tenant, "provider": provider, "model": model, "system": system, "prompt": prompt,
-         "parameters": parameters},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
+    """Hex SHA-256 of a canonical JSON of the inputs that decide the answer (a conversation's context too)."""
+    inputs: dict[str, Any] = {"v": 1, "tenant": tenant, "provider": provider, "model": model, "system": system,
+                              "prompt": prompt, "parameters": parameters}
+    if history:
+        inputs["history"] = [list(message) for message in history]
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -46,7 +46,8 @@ class EchoProvider:
         return words, "stop"
 
     def _usage(self, prompt: Prompt, answer: str) -> Usage:
-        return Usage(count_tokens(prompt.system) + count_tokens(prompt.prompt), count_tokens(answer))
+        context = sum(count_tokens(content) for _, content in prompt.history)
+        return Usage(count_tokens(prompt.system) + context + count_tokens(prompt.prompt), count_tokens(answer))
 
     async def generate(self, prompt: Prompt) -> Completion:
         words, finish = self._answer(prompt)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from google.protobuf import struct_pb2
 
 from services.common.authctx import Caller
-from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument
 from services.speech.llm.cache import cache_key
 from services.speech.llm.providers import LlmProvider, Prompt, Providers
 
@@ -59,12 +60,12 @@ class Generation:
     cache_key: str
 
 
-def prepare(request: GenerateLike, caller: Caller, providers: Providers, timeout: float) -> Generation:
+def prepare(request: GenerateLike, caller: Caller, providers: Providers, timeout: float,
+            history: Sequence[tuple[str, str]] = ()) -> Generation:
     """Check every field, resolve provider and model, compute the cache key.
 
-    A non-empty conversation_id is FAILED_PRECONDITION: ChatService (which
-    owns conversations) is not built yet, and silently answering without the
-    conversation's context would be a wrong answer, not a degraded one.
+    `history` is the conversation's earlier messages (role, content), oldest
+    first, when the request continues one; they are part of the cache key.
     """
     violations: list[FieldViolation] = []
     prompt = request.prompt
@@ -92,9 +93,6 @@ def prepare(request: GenerateLike, caller: Caller, providers: Providers, timeout
     if violations:
         raise _invalid(violations)
     provider = providers.get(request.provider)
-    if request.conversation_id:
-        raise FailedPrecondition("conversations are not built yet: send the prompt without conversation_id",
-                                 reason="CONVERSATIONS_NOT_BUILT")
     model = model or provider.default_model
     decisive = dict(parameters)
     if temperature is not None:
@@ -103,12 +101,13 @@ def prepare(request: GenerateLike, caller: Caller, providers: Providers, timeout
         decisive["max_tokens"] = request.max_tokens
     key = cache_key(
         tenant=caller.tenant_id or f"user:{caller.user_id}", provider=provider.name, model=model,
-        system=request.system, prompt=prompt, parameters=decisive,
+        system=request.system, prompt=prompt, parameters=decisive, history=history,
     )
     return Generation(
         provider,
         Prompt(prompt=prompt, model=model, system=request.system, temperature=temperature,
-               max_tokens=request.max_tokens, parameters=parameters, api_key=request.api_key, timeout=timeout),
+               max_tokens=request.max_tokens, parameters=parameters, api_key=request.api_key, timeout=timeout,
+               history=tuple(history)),
         key,
     )
 

@@ -129,6 +129,7 @@ class OpenAiProvider:
 
     def _body(self, prompt: Prompt, *, stream: bool) -> dict[str, Any]:
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        messages.extend({"role": role, "content": content} for role, content in prompt.history)
         messages.append({"role": "user", "content": prompt.prompt})
         body: dict[str, Any] = dict(prompt.parameters)
         body.update(model=prompt.model or self.default_model, messages=messages, stream=stream)

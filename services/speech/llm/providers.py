@@ -40,6 +40,8 @@ class Prompt:
     api_key: str = field(default="", repr=False)
     # Seconds the provider may spend, retries included.
     timeout: float = 60.0
+    # Earlier messages of the conversation, oldest first, as (role, content): user or assistant.
+    history: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

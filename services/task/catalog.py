@@ -15,21 +15,24 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
+from services.common.authctx import Actor
+from services.common.crud import required_id
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.common.feeds import Feeds
 from services.common.listing import order_sql
+from services.common.llm import RemoteCallError
 from services.common.protoutil import struct_dict
 from services.common.storage import Database, Row
 from services.task import model
 from services.task.dag import MAX_NAME, Step, step_violations, steps_json
 from services.task.engine import WorkflowEngine
-from services.task.feeds import Feeds
 from services.task.inputschema import schema_violations
 from services.task.model import raise_if
 from services.task.query import Where, apply_filter, page
 from services.task.runs import RUN_COLUMNS, RUN_SELECT, insert_workflow, run_message, step_rows, update_workflow
 from services.task.runs import workflow_row as find_workflow
 from services.task.store import shielded
-from services.task.workers import Actor, RemoteCallError, WorkerDirectory
+from services.task.workers import WorkerDirectory
 
 log = logging.getLogger("agentmesh.task.workflows")
 
@@ -67,7 +70,7 @@ class WorkflowCatalog:
         self.feeds = feeds
 
     async def get(self, workflow_id: str, tenant_id: str | None) -> Row:
-        row = await find_workflow(self.db, model.required_id("workflow_id", workflow_id), tenant_id)
+        row = await find_workflow(self.db, required_id("workflow_id", workflow_id), tenant_id)
         if row is None:
             raise workflow_not_found(workflow_id.strip())
         return row

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.authctx import Actor
+from services.common.llm import NO_USAGE, Usage
 from services.common.protoutil import new_id
 from services.common.storage import Row, Statement, Transaction
 from services.task.model import CANCELLABLE
-from services.task.workers import NO_USAGE, Actor, Usage
 
 Change = tuple[Row, list[Row]]  # the task after a change, and the events the change recorded
 EVENT_COLUMNS = "task_id, type, status, progress, message, level, output_chunk, fields, time"

@@ -18,8 +18,9 @@ from typing import Any
 
 from agentmesh.v1 import task_pb2
 
+from services.common.crud import MAX_ID
 from services.common.errors import FieldViolation
-from services.task.model import MAX_ID, MAX_INPUT
+from services.task.model import MAX_INPUT
 
 MAX_STEPS = 100
 MAX_NAME = 200

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from services.common.authctx import Actor
 from services.common.storage import Database, Row, Transaction
 from services.task.changes import Change, NewTask, cancel_in, insert_task
 from services.task.dag import Step, render, sinks, steps_from_json
@@ -26,7 +27,6 @@ from services.task.notices import Notices
 from services.task.runner import TaskRunner
 from services.task.runs import RUN_FINAL_TYPES, add_run_event, insert_run, run_row, step_rows
 from services.task.store import shielded
-from services.task.workers import Actor
 
 log = logging.getLogger("agentmesh.task.workflows")
 

@@ -22,17 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.task.workers import (
-    NO_USAGE,
-    Actor,
-    Generation,
-    ModelClient,
-    ModelRequest,
-    RemoteCallError,
-    Usage,
-    Worker,
-    Workers,
-)
+from services.common.authctx import Actor
+from services.common.llm import NO_USAGE, Generation, ModelClient, ModelRequest, RemoteCallError, Usage
+from services.task.workers import Worker, Workers
 
 # (progress 0..1 or None to leave it, level, message, structured fields)
 Report = Callable[[float | None, str, str, dict[str, Any]], Awaitable[None]]
@@ -66,7 +58,8 @@ class ExecutionError(Exception):
         self.usage = usage
 
 
-def model_request(worker: Worker, prompt: str, overrides: dict[str, Any]) -> ModelRequest:
+def model_request(worker: Worker, prompt: str, overrides: dict[str, Any],
+                  labels: tuple[tuple[str, str], ...] = ()) -> ModelRequest:
     """The agent's settings with the task's parameter overrides on top."""
     params = {**worker.parameters, **overrides}
     temperature = params.pop("temperature", None)
@@ -81,6 +74,7 @@ def model_request(worker: Worker, prompt: str, overrides: dict[str, Any]) -> Mod
         max_tokens=int(max_tokens) if isinstance(max_tokens, int | float) else 0,
         api_key=worker.api_key,
         parameters=params,
+        labels=(*labels, ("agent_id", worker.agent_id)),
     )
 
 
@@ -100,8 +94,9 @@ class Execution:
     """One attempt at one task."""
 
     def __init__(self, model: ModelClient, actor: Actor, report: Report, next_turn: NextTurn, *,
-                 deadline: float) -> None:
+                 deadline: float, labels: tuple[tuple[str, str], ...] = ()) -> None:
         self.model = model
+        self.labels = labels  # what the task's model calls are for (services.common.llm.ModelRequest)
         self.actor = actor
         self.report = report
         self.next_turn = next_turn
@@ -175,7 +170,7 @@ class Execution:
         raise ExecutionError("every member failed: " + "; ".join(failures), used)
 
     async def _ask(self, worker: Worker, prompt: str, overrides: dict[str, Any]) -> Generation:
-        request = model_request(worker, prompt, overrides)
+        request = model_request(worker, prompt, overrides, self.labels)
         loop = asyncio.get_running_loop()
         for delay in (*RETRY_DELAYS, None):
             # A second past the task's deadline: the task's own timeout fires first and says "timeout".

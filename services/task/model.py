@@ -25,7 +25,6 @@ STRATEGIES = ("sequential", "round_robin", "first_answer")
 
 MAX_INPUT = 100_000
 MAX_JSON = 64 * 1024
-MAX_ID = 128
 MAX_IDEMPOTENCY_KEY = 200
 MAX_PRIORITY = 1000
 MAX_TIMEOUT = 24 * 3600
@@ -41,14 +40,6 @@ def raise_if(violations: Iterable[FieldViolation | None]) -> None:
         raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
 
 
-def required_id(field: str, value: str) -> str:
-    """A trimmed id; blank or oversized ids are INVALID_ARGUMENT rather than a lookup that finds nothing."""
-    value = value.strip()
-    if not value:
-        raise InvalidArgument.field(field, "is required")
-    if len(value) > MAX_ID:
-        raise InvalidArgument.field(field, f"at most {MAX_ID} characters")
-    return value
 
 
 def tenant_caller() -> Caller:

@@ -1,10 +1,8 @@
 """After a change is committed: its events to the unit's feeds, and the platform's events to the bus.
 
 Platform events (tenant_id set, subject the task or run) are published in the
-background and never fail the change that caused them. A subject's events are
-published one after the other (the hub serves calls concurrently, and a task's
-created and progress come within the same moment when it starts at once);
-different subjects' side by side:
+background, in the order they happened (the publisher keeps it), and never fail
+the change that caused them:
 task.created, task.progress, task.completed, task.failed, task.cancelled;
 workflow.run.started, workflow.run.completed, workflow.run.failed,
 workflow.run.cancelled, workflow.step.started, workflow.step.completed,
@@ -13,13 +11,13 @@ workflow.step.failed, workflow.step.skipped.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from agentmesh.v1 import common_pb2
 
 from services.common.events.publisher import Publisher
-from services.task.feeds import FINAL_ROW, Feeds
+from services.common.feeds import Feeds
+from services.task.feeds import FINAL_ROW
 from services.task.model import EVENT_OUTPUT_MAX, FINAL
 
 Row = dict[str, Any]
@@ -31,17 +29,13 @@ RUN_ANNOUNCED = frozenset({
 })
 
 
+RUN_FINAL = frozenset({"workflow.run.completed", "workflow.run.failed", "workflow.run.cancelled"})
+
+
 class Notices:
     def __init__(self, feeds: Feeds, publisher: Publisher) -> None:
         self.feeds = feeds
         self.publisher = publisher
-        self._latest: dict[str, asyncio.Task[None]] = {}  # per subject, its latest publication
-        self._pending: set[asyncio.Task[None]] = set()
-
-    async def aclose(self) -> None:
-        """Let the publications under way finish (a little while at most) before the publisher closes."""
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=2.0)
 
     def task_created(self, task: Row, events: list[Row]) -> None:
         self._feed_task(task, events)
@@ -62,14 +56,17 @@ class Notices:
             self.feeds.publish(f"run:{run['run_id']}", event)
             self.feeds.publish(f"workflow:{run['workflow_id']}", event)
             if event["type"] in RUN_ANNOUNCED:
-                self._announce(event["type"], run["tenant_id"], run["run_id"], {
+                data = {
                     "run_id": run["run_id"],
                     "workflow_id": run["workflow_id"],
                     "status": event["status"],
                     "step_id": event["step_id"],
                     "message": event["message"],
                     "progress": event["progress"],
-                })
+                }
+                if event["type"] in RUN_FINAL and run.get("started_at") and run.get("finished_at"):
+                    data["duration_ms"] = round((run["finished_at"] - run["started_at"]) * 1000, 3)
+                self._announce(event["type"], run["tenant_id"], run["run_id"], data)
 
     def _feed_task(self, task: Row, events: list[Row]) -> None:
         key = f"task:{task['task_id']}"
@@ -94,25 +91,17 @@ class Notices:
             data["message"] = message
         if kind == "task.completed":
             data["output"] = task["output"][:EVENT_OUTPUT_MAX]
+        if kind in _FINAL_TYPES.values():
+            data["prompt_tokens"] = int(task["prompt_tokens"])
+            data["completion_tokens"] = int(task["completion_tokens"])
             data["total_tokens"] = int(task["total_tokens"])
         if kind == "task.failed":
             data["error"] = task["error"]
+        if kind in _FINAL_TYPES.values() and task["started_at"] and task["finished_at"]:
+            data["duration_ms"] = round((task["finished_at"] - task["started_at"]) * 1000, 3)
         self._announce(kind, task["tenant_id"], task["task_id"], data)
 
     def _announce(self, kind: str, tenant_id: str, subject_id: str, data: dict[str, Any]) -> None:
         event = common_pb2.Event(type=kind, tenant_id=tenant_id, subject_id=subject_id)
         event.data.update(data)
-        publication = asyncio.get_running_loop().create_task(self._in_turn(self._latest.get(subject_id), event))
-        self._latest[subject_id] = publication
-        self._pending.add(publication)
-        publication.add_done_callback(lambda done: self._settled(subject_id, done))
-
-    async def _in_turn(self, before: asyncio.Task[None] | None, event: common_pb2.Event) -> None:
-        if before is not None and not before.done():
-            await asyncio.wait({before})
-        await self.publisher.publish(event)  # failures are logged there, never raised
-
-    def _settled(self, subject_id: str, done: asyncio.Task[None]) -> None:
-        self._pending.discard(done)
-        if self._latest.get(subject_id) is done:
-            del self._latest[subject_id]
+        self.publisher.emit(event)

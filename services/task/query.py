@@ -8,18 +8,14 @@ filter never reaches SQL as text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from services.common.errors import InvalidArgument
-from services.common.listing import like, snake
+from services.common.listing import filter_sql, time_value
 from services.common.paging import page_of
 from services.common.storage import Database, Row
 
-_TERM = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|:|>|<)\s*("(?:[^"\\]|\\.)*"|[^\s"]+)')
 # Columns holding Unix seconds.
 TIME_SUFFIXES = ("_at", "time")
 
@@ -46,45 +42,15 @@ class Where:
 
 
 def apply_filter(where: Where, expression: str, columns: Mapping[str, str]) -> None:
-    """Add the filter expression's terms; unknown fields and unreadable terms are INVALID_ARGUMENT."""
-    expression = expression.strip()
-    if not expression:
-        return
-    for term in re.split(r"\s+AND\s+", expression):
-        match = _TERM.fullmatch(term.strip())
-        if match is None:
-            raise InvalidArgument.field(
-                "filter", f'cannot read {term.strip()!r}; write terms such as status="running" joined by AND'
-            )
-        name, operator, value = match.groups()
-        column = columns.get(snake(name))
-        if column is None:
-            raise InvalidArgument.field(
-                "filter", f"unknown field {name!r}; filterable fields: {', '.join(sorted(columns))}"
-            )
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        typed = _moment(name, value) if column.endswith(TIME_SUFFIXES) else _number_or_text(value)
-        if operator == ":":
-            where.add(f"lower(COALESCE({column}, '')) LIKE ? ESCAPE '\\'", like(value))
-        elif operator == "!=":
-            where.add(f"({column} IS NULL OR {column} != ?)", typed)
-        else:
-            where.add(f"{column} {operator} ?", typed)
+    """Add the filter expression's terms (services/common/listing's reading, with times and numbers
+    typed); unknown fields and unreadable terms are INVALID_ARGUMENT."""
+    clauses, params = filter_sql(expression, columns, _typed)
+    where.clauses += clauses
+    where.params += params
 
 
-def _moment(name: str, value: str) -> float:
-    """Times are stored as Unix seconds; filters may give seconds or RFC 3339 (2026-01-31T12:00:00Z)."""
-    number = _number_or_text(value)
-    if isinstance(number, int | float):
-        return float(number)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument.field("filter", f"{name}: {value!r} is not a time such as 2026-01-31T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+def _typed(name: str, column: str, value: str) -> Any:
+    return time_value(name, value) if column.endswith(TIME_SUFFIXES) else _number_or_text(value)
 
 
 def _number_or_text(value: str) -> Any:

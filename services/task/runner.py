@@ -28,12 +28,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.authctx import Actor
+from services.common.llm import ModelClient, RemoteCallError
 from services.common.protoutil import new_id
 from services.task.changes import Change, NewTask, Note, Result
 from services.task.execution import RETRY_DELAYS, Execution, ExecutionError, Job, Outcome, Report
 from services.task.notices import Notices
 from services.task.store import TaskStore
-from services.task.workers import Actor, ModelClient, RemoteCallError, WorkerDirectory, Workers
+from services.task.workers import WorkerDirectory, Workers
 
 log = logging.getLogger("agentmesh.task.runner")
 
@@ -146,7 +148,9 @@ class TaskRunner:
         return await asyncio.shield(self._submit(new))
 
     async def _submit(self, new: NewTask) -> tuple[Row, bool]:
-        claim, since = self._free(), self._queued
+        # A keyed create claims nothing (it first looks the key up in its own transaction): asking it to would
+        # read its empty claim as "nothing is queued" and leave the new task to wait for the next wake.
+        claim, since = (0 if new.idempotency_key else self._free()), self._queued
         self._reserved += claim
         try:
             (row, events), created, claimed = await self.store.create(new, runner_id=self.runner_id, claim=claim)
@@ -257,7 +261,9 @@ class TaskRunner:
         actor = Actor.from_json(row["actor"])
         async with asyncio.timeout_at(deadline):
             workers = await self._resolve(actor, row, journal.report, deadline)
-            execution = Execution(self.model, actor, journal.report, self.store.next_turn, deadline=deadline)
+            labels = (("subject_id", row["task_id"]), ("team_id", row["team_id"] or ""))
+            execution = Execution(self.model, actor, journal.report, self.store.next_turn, deadline=deadline,
+                                  labels=labels)
             job = Job(task_prompt(row), json.loads(row["parameters"] or "{}"))
             return await execution.run(job, workers)
 

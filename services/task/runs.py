@@ -9,11 +9,11 @@ from typing import Any
 
 from agentmesh.v1 import task_pb2
 
+from services.common.authctx import Actor
 from services.common.protoutil import new_id, struct, timestamp
 from services.common.storage import Row, Transaction
 from services.task.dag import Step, steps_from_json, steps_json
 from services.task.model import FINAL, usage_message
-from services.task.workers import Actor
 
 WORKFLOW_COLUMNS = {
     "name": "name", "description": "description", "enabled": "enabled", "owner_id": "owner_id",

@@ -91,7 +91,7 @@ class TaskStore:
     async def create(self, new: NewTask, *, runner_id: str = "", claim: int = 0) -> tuple[Change, bool, list[Change]]:
         """The new task, or the one the idempotency key already names (then False); and, when `claim` is
         set, up to that many queued tasks (the new one among them, if its turn has come) claimed for the
-        runner in the same transaction."""
+        runner in the same transaction. A task with an idempotency key is created alone: `claim` is ignored."""
         if new.idempotency_key:
             return await self._create_keyed(new)
         statements = insert_statements(new)
@@ -193,7 +193,7 @@ class TaskStore:
         """Whose turn it is in a round_robin team, advancing the turn."""
         row = await self.db.fetch_one(
             "INSERT INTO team_turns (team_id, turn) VALUES (?, 1)"
-            " ON CONFLICT (team_id) DO UPDATE SET turn = turn + 1 RETURNING turn", (team_id,),
+            " ON CONFLICT (team_id) DO UPDATE SET turn = team_turns.turn + 1 RETURNING turn", (team_id,),
         )
         assert row is not None
         return (int(row["turn"]) - 1) % members

@@ -19,13 +19,16 @@ from typing import Any
 import grpc
 from agentmesh.v1 import task_pb2
 
-from services.common.authctx import Caller
+from services.common.authctx import Actor, Caller
+from services.common.crud import MAX_ID, required_id
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.feeds import Feeds, follow
 from services.common.listing import order_sql
+from services.common.llm import RemoteCallError
 from services.common.protoutil import new_id, seconds, struct_dict
 from services.task import model
 from services.task.changes import NewTask
-from services.task.feeds import FINAL_ROW, Feeds, follow, settle, wait_until_final
+from services.task.feeds import FINAL_ROW, settle, wait_until_final
 from services.task.model import (
     FINAL,
     LOG_LEVELS,
@@ -36,13 +39,12 @@ from services.task.model import (
     MAX_TIMEOUT,
     TASK_STATUSES,
     raise_if,
-    required_id,
     tenant_caller,
 )
 from services.task.query import Where, apply_filter, page
 from services.task.runner import TaskRunner
 from services.task.store import TASK_COLUMNS, TaskStore
-from services.task.workers import Actor, RemoteCallError, WorkerDirectory
+from services.task.workers import WorkerDirectory
 
 log = logging.getLogger("agentmesh.task")
 
@@ -149,8 +151,8 @@ class TaskServicer:
         input_data, parameters = struct_dict(request.input_data), struct_dict(request.parameters)
         raise_if([
             FieldViolation("agent_id", "set agent_id or team_id") if not (agent_id or team_id) else None,
-            FieldViolation("agent_id" if agent_id else "team_id", f"at most {model.MAX_ID} characters")
-            if len(agent_id or team_id) > model.MAX_ID else None,
+            FieldViolation("agent_id" if agent_id else "team_id", f"at most {MAX_ID} characters")
+            if len(agent_id or team_id) > MAX_ID else None,
             FieldViolation("input", "is required (or input_data)") if not request.input.strip() and not input_data
             else None,
             FieldViolation("input", f"at most {MAX_INPUT} characters") if len(request.input) > MAX_INPUT else None,

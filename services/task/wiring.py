@@ -7,16 +7,17 @@ from collections.abc import Mapping
 from services.common.bootstrap import Resources, UnitSpec
 from services.common.channels import insecure_channel
 from services.common.events.publisher import Publisher, publisher_from_settings
+from services.common.feeds import Feeds
+from services.common.llm import ModelClient, SpeechModel
 from services.task.catalog import WorkflowCatalog
 from services.task.engine import WorkflowEngine
-from services.task.feeds import Feeds
 from services.task.notices import Notices
-from services.task.remote import AgentDirectory, SpeechModel
+from services.task.remote import AgentDirectory
 from services.task.runner import TaskRunner
 from services.task.schema import MIGRATIONS
 from services.task.store import TaskStore
 from services.task.tasks import TaskServicer
-from services.task.workers import ModelClient, WorkerDirectory
+from services.task.workers import WorkerDirectory
 from services.task.workflow_admin import WorkflowAdminServicer
 from services.task.workflows import WorkflowServicer
 
@@ -24,11 +25,15 @@ from services.task.workflows import WorkflowServicer
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name, with the agent and speech units as the runner's collaborators."""
     settings, stack = resources.settings, resources.stack
-    agent_channel = insecure_channel(f"{settings.host}:{settings.ports['agent']}")
+    agent_channel = insecure_channel(settings.address("agent"))
     stack.push_async_callback(agent_channel.close)
-    speech_channel = insecure_channel(f"{settings.host}:{settings.ports['speech']}")
+    speech_channel = insecure_channel(settings.address("speech"))
     stack.push_async_callback(speech_channel.close)
     directory = AgentDirectory(agent_channel, resources.credentials, timeout=settings.service_timeout)
+    hub_channel = insecure_channel(settings.address("admin"))
+    stack.push_async_callback(hub_channel.close)
+    directory.follow(hub_channel)
+    stack.push_async_callback(directory.aclose)
     model = SpeechModel(speech_channel, resources.credentials, timeout=max(settings.llm_timeout, 1.0) + 5.0)
     publisher = publisher_from_settings(settings, resources.credentials)
     stack.push_async_callback(publisher.aclose)
@@ -41,7 +46,6 @@ async def assemble(resources: Resources, *, directory: WorkerDirectory, model: M
     settings, stack, db = resources.settings, resources.stack, resources.db
     feeds = Feeds()
     notices = Notices(feeds, publisher)
-    stack.push_async_callback(notices.aclose)  # after the runner's and the engine's stops, before the publisher's
     store = TaskStore(db)
     runner = TaskRunner(store, directory, model, notices, workers=settings.task_workers,
                         default_timeout=settings.task_timeout)

@@ -13,13 +13,13 @@ import grpc
 from agentmesh.v1 import task_pb2
 
 from services.common import authctx
+from services.common.authctx import Actor
+from services.common.crud import required_id
 from services.common.errors import PermissionDenied
 from services.task.catalog import WorkflowCatalog
 from services.task.dag import Step
-from services.task.model import required_id
 from services.task.query import Where
 from services.task.runs import ADMIN_WORKFLOW_COLUMNS, workflow_message
-from services.task.workers import Actor
 
 
 def _admin() -> authctx.Caller:

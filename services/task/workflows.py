@@ -9,17 +9,20 @@ from typing import Any
 import grpc
 from agentmesh.v1 import task_pb2
 
-from services.common.authctx import Caller
+from services.common.authctx import Actor, Caller
+from services.common.crud import required_id
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.feeds import Feeds, follow
+from services.common.llm import RemoteCallError
 from services.common.protoutil import struct_dict
 from services.common.storage import Row
 from services.task import model
 from services.task.catalog import WorkflowCatalog
 from services.task.dag import Step, missing_inputs, steps_from_json
 from services.task.engine import WorkflowEngine
-from services.task.feeds import Feeds, follow, wait_until_final
+from services.task.feeds import wait_until_final
 from services.task.inputschema import input_violations
-from services.task.model import FINAL, raise_if, required_id, tenant_caller
+from services.task.model import FINAL, raise_if, tenant_caller
 from services.task.query import Where
 from services.task.runs import (
     WORKFLOW_COLUMNS,
@@ -30,7 +33,7 @@ from services.task.runs import (
     step_rows,
     workflow_message,
 )
-from services.task.workers import Actor, RemoteCallError, WorkerDirectory
+from services.task.workers import WorkerDirectory
 
 
 class WorkflowServicer:

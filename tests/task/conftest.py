@@ -61,7 +61,7 @@ def bus() -> MemoryEventBus:
 
 def spec_with(directory: Directory, model: ScriptedModel, bus: MemoryEventBus) -> UnitSpec:
     async def build(resources: Resources) -> object:
-        publisher = BusPublisher(bus)
+        publisher = BusPublisher(bus, "task")
         # The bus outlives the unit (a restarted unit publishes on it too): only wait for what is in flight.
         resources.stack.push_async_callback(publisher._finish)
         return await assemble(resources, directory=directory, model=model, publisher=publisher)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from services.task.workers import Actor, Generation, ModelRequest, RemoteCallError, Usage, Worker, Workers
+from services.common.authctx import Actor
+from services.common.llm import Generation, ModelRequest, RemoteCallError, Usage
+from services.task.workers import Worker, Workers
 
 
 @dataclass

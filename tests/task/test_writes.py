@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from services.common.authctx import Actor
+from services.common.llm import Usage
 from services.common.storage.sqlite import SqliteDatabase
 from services.task.changes import Change, NewTask, Note, Result
 from services.task.schema import MIGRATIONS
 from services.task.store import TaskStore
-from services.task.workers import Actor, Usage
 
 ACTOR = Actor("alice", "tenant-a", "user")
 RUNNER = "runner_test"

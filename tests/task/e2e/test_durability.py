@@ -19,8 +19,8 @@ from pathlib import Path
 import grpc
 from agentmesh.v1 import task_pb2
 
+from services.common.bootstrap import open_database
 from services.common.settings import Settings
-from services.common.storage.sqlite import SqliteDatabase
 from services.healthcheck import check_unit
 from tests.auth.conftest import Account
 from tests.task.e2e.conftest import Mesh, mesh_env, open_mesh
@@ -98,7 +98,7 @@ async def _holding(server: HoldingModelServer, count: int) -> bool:
 
 
 async def _read_db_statuses(settings: Settings) -> dict[str, str]:
-    db = await SqliteDatabase.open(settings.data_dir / "task.db")
+    db = await open_database(settings, "task")
     try:
         return {r["task_id"]: r["status"] for r in await db.fetch_all("SELECT task_id, status FROM tasks")}
     finally:

@@ -163,3 +163,24 @@ async def test_cancel_and_timeout_reach_the_model_call(mesh: Mesh, model_server:
                                                                    wait=True), metadata=alice.metadata,
                                         timeout=10)).task
     assert (done.status, done.output) == ("succeeded", "model heard: hold: now free")
+
+
+async def test_a_stopped_agent_takes_no_more_tasks_once_the_hub_tells_of_it(mesh: Mesh) -> None:
+    """The runner keeps the agent unit's answers while the hub's feed of agent changes is live; the stop
+    reaches it through that feed, within moments."""
+    alice = await mesh.account()
+    agent_id = await mesh.agent(alice, "worker")
+    await mesh.agents.StartAgent(agent_pb2.StartAgentRequest(agent_id=agent_id), metadata=alice.metadata)
+    request = task_pb2.CreateTaskRequest(agent_id=agent_id, input="hi", wait=True)
+    for _ in range(3):
+        task = (await mesh.tasks.CreateTask(request, metadata=alice.metadata, timeout=15)).task
+        assert task.status == "succeeded"
+    await mesh.agents.StopAgent(agent_pb2.StopAgentRequest(agent_id=agent_id), metadata=alice.metadata)
+    deadline = asyncio.get_running_loop().time() + 2.0
+    while True:
+        task = (await mesh.tasks.CreateTask(request, metadata=alice.metadata, timeout=15)).task
+        if task.status == "failed":
+            assert "not running" in task.error
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the stopped agent still takes tasks"
+        await asyncio.sleep(0.01)

@@ -9,18 +9,20 @@ bus fans out.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
 from agentmesh.v1 import admin_pb2
 
 from services.common import authctx, contracts
+from services.common.authctx import Caller
 from services.common.errors import InvalidArgument, PermissionDenied
-from services.common.events import LAGGED, EventBus
+from services.common.events import EventBus
+from services.common.events.envelope import HUB_ONLY_PREFIXES, check_publishable
 
-_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_*]+)+$")
 _WILDCARD = re.compile(r"[*?\[]")
 
 
@@ -29,24 +31,40 @@ def _could_match(pattern: str, prefixes: tuple[str, ...]) -> bool:
     head = _WILDCARD.split(pattern, 1)[0]
     return any(head.startswith(p) or p.startswith(head) for p in prefixes)
 MAX_PATTERNS = 50
-# The bus's own notices, and notifications (stored by NotificationService before they are announced).
-RESERVED_PREFIXES = (LAGGED.split(".", 1)[0] + ".", "notification.")
+MAX_BATCH = 500
+
+
+class OpenFeeds:
+    """Clients' event and notification feeds open at the hub now (the units' own feeds are not counted)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def opened(self, caller: Caller) -> Iterator[None]:
+        counted = caller.role != "service"
+        self.count += counted
+        try:
+            yield
+        finally:
+            self.count -= counted
 
 
 class EventServicer:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, feeds: OpenFeeds | None = None) -> None:
         self.bus = bus
+        self.feeds = feeds or OpenFeeds()
 
     async def WatchEvents(
         self, request: admin_pb2.WatchEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[admin_pb2.WatchEventsResponse]:
         caller = authctx.current()
-        if request.all_tenants and not caller.is_admin:
-            raise PermissionDenied("all_tenants is for platform admins", reason="ADMIN_REQUIRED")
+        if request.all_tenants and not (caller.is_admin or caller.role == "service"):
+            raise PermissionDenied("all_tenants is for platform admins and units", reason="ADMIN_REQUIRED")
         patterns = [p.strip() for p in request.patterns if p.strip()]
         if len(patterns) > MAX_PATTERNS:
             raise InvalidArgument.field("patterns", f"at most {MAX_PATTERNS} patterns")
-        known = (*(p for prefixes in contracts.event_prefixes().values() for p in prefixes), RESERVED_PREFIXES[0])
+        known = (*(p for prefixes in contracts.event_prefixes().values() for p in prefixes), HUB_ONLY_PREFIXES[0])
         for pattern in patterns:
             if not _could_match(pattern, known):
                 raise InvalidArgument.field(
@@ -59,26 +77,30 @@ class EventServicer:
             all_tenants=request.all_tenants,
             since_id=request.since_id,
         )
-        async with subscription as events:
-            await context.send_initial_metadata(())  # tells the client the feed is open: nothing is missed now
-            async for event in events:
-                yield admin_pb2.WatchEventsResponse(event=event)
+        with self.feeds.opened(caller):
+            async with subscription as events:
+                await context.send_initial_metadata(())  # tells the client the feed is open: nothing is missed now
+                async for event in events:
+                    yield admin_pb2.WatchEventsResponse(event=event)
 
     async def PublishEvent(
         self, request: admin_pb2.PublishEventRequest, context: grpc.aio.ServicerContext
     ) -> Any:
-        event = request.event
-        if not _TYPE.match(event.type) or "*" in event.type:
-            raise InvalidArgument.field("event.type", "a dotted lower-case type such as task.progress")
-        if event.type.startswith(RESERVED_PREFIXES):
-            raise InvalidArgument.field("event.type", "bus.* and notification.* are published by the hub itself")
+        batch = len(request.events) > 0
+        if batch and request.HasField("event"):
+            raise InvalidArgument.field("events", "send event or events, not both")
+        if not batch and not request.HasField("event"):
+            raise InvalidArgument.field("event", "required")
+        if len(request.events) > MAX_BATCH:
+            raise InvalidArgument.field("events", f"at most {MAX_BATCH} events per call")
+        events = list(request.events) if batch else [request.event]
         caller = authctx.current()
         unit = caller.user_id.removeprefix("service:")
         allowed = contracts.event_prefixes().get(unit, ()) if caller.role == "service" else ()
-        if not event.type.startswith(allowed) or not allowed:
-            raise PermissionDenied(
-                f"the {unit} unit publishes {', '.join(p + '*' for p in allowed) or 'no events'}; not {event.type}",
-                reason="EVENT_TYPE_NOT_YOURS",
-            )
-        published = await self.bus.publish(event)
-        return admin_pb2.PublishEventResponse(event=published)
+        for index, event in enumerate(events):  # all are checked before any is published
+            check_publishable(event, unit, allowed, f"events[{index}]" if batch else "event")
+        published = [await self.bus.publish(event) for event in events]
+        if batch:
+            return admin_pb2.PublishEventResponse(events=published)
+        return admin_pb2.PublishEventResponse(event=published[0])
+

@@ -27,6 +27,7 @@ from typing import Any
 
 from agentmesh.v1 import admin_pb2
 
+from services.common import listing
 from services.common.authctx import Caller
 from services.common.errors import InvalidArgument, NotFound
 from services.common.paging import page_of
@@ -208,20 +209,8 @@ def order_sql(expression: str) -> str:
     """ORDER BY terms for `field [asc|desc], ...`; newest first by default, storage order breaks ties."""
     if not expression.strip():
         return "n.seq DESC"
-    terms = []
-    for item in expression.split(","):
-        words = item.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise InvalidArgument.field("order_by", f"cannot read {item.strip()!r}; write e.g. 'created_at desc'")
-        column = COLUMNS.get(words[0])
-        if column is None:
-            raise InvalidArgument.field(
-                "order_by", f"unknown field {words[0]!r}; sortable: {', '.join(sorted(COLUMNS))}"
-            )
-        if column == "n.created_at":
-            column = "n.seq"  # the same order, without ties
-        terms.append(f"{column} {'DESC' if len(words) == 2 and words[1].lower() == 'desc' else 'ASC'}")
-    return ", ".join([*terms, "n.seq DESC"])
+    # created_at sorts as the storage sequence: the same order, without ties.
+    return listing.order_sql(expression, {**COLUMNS, "created_at": "n.seq"}, "n.seq DESC", "n.seq DESC")
 
 
 def notification_message(row: Row, viewer: Caller | None = None) -> admin_pb2.Notification:

@@ -44,6 +44,7 @@ import grpc
 from agentmesh.v1 import admin_pb2, common_pb2
 from google.protobuf import json_format
 
+from services.admin.hub import OpenFeeds
 from services.admin.notification_delivery import CREATED, NOT_CONFIGURED, Notifier
 from services.admin.notification_prefs import updated
 from services.admin.notification_store import (
@@ -109,10 +110,12 @@ def _audience(caller: Caller, user_id: str, tenant_id: str) -> tuple[str, str]:
 class NotificationServicer:
     """agentmesh.v1.NotificationService."""
 
-    def __init__(self, store: NotificationStore, notifier: Notifier, bus: EventBus) -> None:
+    def __init__(self, store: NotificationStore, notifier: Notifier, bus: EventBus,
+                 feeds: OpenFeeds | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self.bus = bus
+        self.feeds = feeds or OpenFeeds()
 
     async def ListNotifications(
         self, request: admin_pb2.ListNotificationsRequest, context: grpc.aio.ServicerContext
@@ -143,19 +146,20 @@ class NotificationServicer:
         after = await self.store.seq_of(caller, since) if since else None
         feed = _Feed(self.store, caller, floor)
         subscription = self.bus.subscribe(["notification.*"], tenant_id=caller.tenant_id, user_id=caller.user_id)
-        async with subscription as events:
-            await context.send_initial_metadata(())  # the feed is open: nothing stored from now on is missed
-            replayed: set[str] = set()
-            if after is not None:
-                prefs = await feed.preferences()
-                where = _with(inbox_of(caller, prefs, time.time()), "n.level_rank >= ?", floor)
-                for row in await self.store.after(caller, where, after, REPLAY_MAX):
-                    replayed.add(row["notification_id"])
-                    yield admin_pb2.WatchNotificationsResponse(notification=notification_message(row, caller))
-            async for event in events:
-                notification = await feed.accepts(event)
-                if notification is not None and notification.notification_id not in replayed:
-                    yield admin_pb2.WatchNotificationsResponse(notification=notification)
+        with self.feeds.opened(caller):
+            async with subscription as events:
+                await context.send_initial_metadata(())  # the feed is open: nothing stored from now on is missed
+                replayed: set[str] = set()
+                if after is not None:
+                    prefs = await feed.preferences()
+                    where = _with(inbox_of(caller, prefs, time.time()), "n.level_rank >= ?", floor)
+                    for row in await self.store.after(caller, where, after, REPLAY_MAX):
+                        replayed.add(row["notification_id"])
+                        yield admin_pb2.WatchNotificationsResponse(notification=notification_message(row, caller))
+                async for event in events:
+                    notification = await feed.accepts(event)
+                    if notification is not None and notification.notification_id not in replayed:
+                        yield admin_pb2.WatchNotificationsResponse(notification=notification)
 
     async def SendNotification(
         self, request: admin_pb2.SendNotificationRequest, context: grpc.aio.ServicerContext

@@ -1,4 +1,10 @@
-"""PlatformAdminService: what is built so far is the maintenance switch and the broadcast.
+"""PlatformAdminService: the operators' console.
+
+Statistics (services.admin.platform_stats), health and services' status
+(services.admin.monitor), metrics (services.admin.sampler), the versioned
+system configuration (services.admin.config_store), system logs
+(services.admin.system_logs), the audit trail (services.admin.audit_log), and,
+here, the maintenance switch and the broadcast.
 
 The switch is one row in the admin unit's database; changing it publishes
 `system.maintenance` (a platform-wide event) and the edge, which polls
@@ -15,17 +21,26 @@ available or nothing was stored.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
 from agentmesh.v1 import admin_pb2, common_pb2
 
-from services.common import authctx
+from services.admin import activity, audit_log, system_logs
+from services.admin.config_store import ConfigDocuments, changes_of, check_scope
+from services.admin.hub import OpenFeeds
+from services.admin.monitor import VERSION, Monitor, now_stamp, overall, status_message
+from services.admin.platform_stats import PlatformStats
+from services.admin.sampler import EDGE, MetricsSampler, Rates
+from services.common import authctx, trail
 from services.common.authctx import Caller
 from services.common.errors import InvalidArgument
 from services.common.events import EventBus
-from services.common.protoutil import seconds, timestamp
+from services.common.protoutil import seconds, struct, struct_dict, timestamp
+from services.common.settings import UNITS
 from services.common.storage import Database
 
 MAX_MESSAGE = 500
@@ -60,11 +75,120 @@ class BroadcastInbox(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What the console's reading and configuration methods work with."""
+
+    configs: ConfigDocuments
+    monitor: Monitor
+    sampler: MetricsSampler
+    stats: PlatformStats
+    feeds: OpenFeeds
+    internal_feeds: int = 1  # the unit's own subscriptions that receive every event (the recorder)
+
+
+def _unit_metrics(figures: Rates | None) -> admin_pb2.UnitMetrics:
+    if figures is None:
+        return admin_pb2.UnitMetrics()
+    return admin_pb2.UnitMetrics(
+        requests_per_minute=round(figures.requests_per_minute, 3), error_rate=round(figures.error_rate, 4),
+        average_latency_ms=round(figures.average_latency_ms, 3), p95_latency_ms=round(figures.p95_latency_ms, 3),
+        in_flight=figures.in_flight, cpu_percent=round(figures.cpu_percent, 2), memory_bytes=figures.memory_bytes)
+
+
 class PlatformAdminServicer:
-    def __init__(self, db: Database, bus: EventBus, inbox: BroadcastInbox) -> None:
+    def __init__(self, db: Database, bus: EventBus, inbox: BroadcastInbox, console: Console) -> None:
         self.db = db
         self.bus = bus
         self.inbox = inbox
+        self.console = console
+
+    async def _probe_timeout(self) -> float:
+        return float((await self.console.configs.effective("system"))["monitoring.probe_timeout_seconds"])
+
+    async def GetPlatformStats(self, request: admin_pb2.GetPlatformStatsRequest,
+                               context: grpc.aio.ServicerContext) -> Any:
+        return await self.console.stats.compute(authctx.current())
+
+    async def _statuses(self) -> dict[str, admin_pb2.ServiceStatus]:
+        # Uptimes come from the units' /metrics: read them again at the same time when they are not fresh.
+        probes, _ = await asyncio.gather(self.console.monitor.probes(await self._probe_timeout()),
+                                         self.console.sampler.refresh())
+        checked = now_stamp()
+        return {name: status_message(name, probe, self.console.monitor, checked) for name, probe in probes.items()}
+
+    async def GetSystemHealth(self, request: admin_pb2.GetSystemHealthRequest,
+                              context: grpc.aio.ServicerContext) -> Any:
+        statuses = await self._statuses()
+        row = await self.db.fetch_one("SELECT enabled FROM maintenance WHERE id = 1")
+        return admin_pb2.GetSystemHealthResponse(
+            status=overall(statuses), services=statuses, version=VERSION, uptime=statuses["gateway"].uptime,
+            maintenance=bool(row and row["enabled"]), checked_at=now_stamp())
+
+    async def GetServicesStatus(self, request: admin_pb2.GetServicesStatusRequest,
+                                context: grpc.aio.ServicerContext) -> Any:
+        return admin_pb2.GetServicesStatusResponse(services=await self._statuses())
+
+    async def GetSystemMetrics(self, request: admin_pb2.GetSystemMetricsRequest,
+                               context: grpc.aio.ServicerContext) -> Any:
+        sampler = self.console.sampler
+        await sampler.sample()
+        host, edge = sampler.host(), sampler.rates(EDGE)
+        units = {unit: sampler.rates(unit) for unit in UNITS}
+        speech = units["speech"]
+        figures = await activity.figures(self.db)
+        return admin_pb2.GetSystemMetricsResponse(
+            cpu_percent=host.cpu_percent, memory_percent=host.memory_percent,
+            memory_used_bytes=host.memory_used_bytes, disk_percent=host.disk_percent,
+            requests_per_minute=round(edge.requests_per_minute, 3) if edge else 0.0,
+            error_rate=round(edge.error_rate, 4) if edge else 0.0,
+            average_latency_ms=round(edge.average_latency_ms, 3) if edge else 0.0,
+            p95_latency_ms=round(edge.p95_latency_ms, 3) if edge else 0.0,
+            stream_connections=self.console.feeds.count, task_queue_depth=figures.queued_tasks,
+            events_per_minute=round(sum(r.events_per_minute for r in units.values() if r), 3),
+            cache_hit_rate=round(speech.cache_hits / speech.cache_lookups, 4) if speech and speech.cache_lookups
+            else 0.0,
+            units={unit: _unit_metrics(figures) for unit, figures in units.items()},
+            collected_at=now_stamp())
+
+    async def GetSystemConfig(self, request: admin_pb2.GetSystemConfigRequest,
+                              context: grpc.aio.ServicerContext) -> Any:
+        version = await self.console.configs.current("system")
+        return admin_pb2.GetSystemConfigResponse(config=struct(version.effective), version=version.version,
+                                                 updated_at=timestamp(version.created_at),
+                                                 updated_by=version.updated_by)
+
+    async def UpdateSystemConfig(self, request: admin_pb2.UpdateSystemConfigRequest,
+                                 context: grpc.aio.ServicerContext) -> Any:
+        trail.note(resource_type="config", resource_id="system")
+        changes = changes_of("system", struct_dict(request.config), list(request.update_mask.paths))
+        version, _ = await self.console.configs.update(
+            "system", changes, caller=authctx.current(), reason=request.reason,
+            expected_version=request.expected_version if request.HasField("expected_version") else None)
+        return admin_pb2.UpdateSystemConfigResponse(config=struct(version.effective), version=version.version,
+                                                    updated_at=timestamp(version.created_at),
+                                                    updated_by=version.updated_by)
+
+    async def ListConfigHistory(self, request: admin_pb2.ListConfigHistoryRequest,
+                                context: grpc.aio.ServicerContext) -> Any:
+        scope = check_scope("scope", request.scope)
+        versions, total, token = await self.console.configs.history(scope, request)
+        return admin_pb2.ListConfigHistoryResponse(
+            versions=[admin_pb2.ConfigVersion(scope=v.scope, version=v.version, config=struct(v.config),
+                                              changed_keys=v.changed_keys, reason=v.reason, updated_by=v.updated_by,
+                                              created_at=timestamp(v.created_at)) for v in versions],
+            next_page_token=token, total_size=total)
+
+    async def ListSystemLogs(self, request: admin_pb2.ListSystemLogsRequest,
+                             context: grpc.aio.ServicerContext) -> Any:
+        rows, total, token = await system_logs.page(self.db, request)
+        return admin_pb2.ListSystemLogsResponse(entries=[system_logs.entry_message(r) for r in rows],
+                                                next_page_token=token, total_size=total)
+
+    async def ListAuditLog(self, request: admin_pb2.ListAuditLogRequest, context: grpc.aio.ServicerContext) -> Any:
+        rows, total, token = await audit_log.page(self.db, request)
+        return admin_pb2.ListAuditLogResponse(entries=[audit_log.entry_message(r) for r in rows],
+                                              next_page_token=token, total_size=total)
 
     async def GetMaintenanceMode(
         self, request: admin_pb2.GetMaintenanceModeRequest, context: grpc.aio.ServicerContext
@@ -123,7 +247,8 @@ class PlatformAdminServicer:
                 expires_at=seconds(request.expires_at) if request.HasField("expires_at") else None,
                 data={"expires_at": event.data["expires_at"]} if request.HasField("expires_at") else {},
             )
-        delivered = self.bus.audience(event)
+        # The unit's own follower of the hub (services.admin.recorder) receives everything: it is no client.
+        delivered = max(self.bus.audience(event) - self.console.internal_feeds, 0)
         published = await self.bus.publish(event)
         return admin_pb2.BroadcastResponse(
             event_id=published.id, recipient_count=recipients, delivered_count=delivered, sent_at=published.time

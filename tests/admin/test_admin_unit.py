@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
@@ -12,8 +13,10 @@ from agentmesh.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 from services.admin.wiring import SPEC
 from services.common.bootstrap import RunningUnit, start
+from services.common.events.publisher import HubPublisher
 from services.common.settings import Settings
 from services.common.tokens import Keys, TokenIssuer
+from tests.conftest import free_port
 
 Bearer = Callable[..., list[tuple[str, str]]]
 
@@ -192,3 +195,127 @@ async def test_broadcast_refuses_bad_input(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await platform.Broadcast(admin_pb2.BroadcastRequest(message="hi"), metadata=bearer(sub="u", tid="t"))
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_batch_is_published_in_order_or_not_at_all(channel: grpc.aio.Channel, bearer: Bearer) -> None:
+    hub = admin_pb2_grpc.EventServiceStub(channel)
+    unit = bearer(sub="service:task", role="service")
+    watch = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*"]), metadata=bearer(sub="a", tid="t"))
+    await asyncio.sleep(0.2)
+    # One event another unit owns refuses the whole batch: nothing of it is published.
+    mixed = [_event("task.created", "t", n=0), _event("agent.started", "t")]
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await hub.PublishEvent(admin_pb2.PublishEventRequest(events=mixed), metadata=unit)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await hub.PublishEvent(admin_pb2.PublishEventRequest(events=[_event("task.created", "t"), _event("Bad")]),
+                               metadata=unit)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "events[1].type" in (info.value.details() or "")
+    both = admin_pb2.PublishEventRequest(event=_event("task.created", "t"), events=[_event("task.created", "t")])
+    for request in (admin_pb2.PublishEventRequest(), both,
+                    admin_pb2.PublishEventRequest(events=[_event("task.created", "t")] * 501)):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await hub.PublishEvent(request, metadata=unit)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reply = await hub.PublishEvent(
+        admin_pb2.PublishEventRequest(events=[_event("task.progress", "t", n=n) for n in range(1, 6)]), metadata=unit
+    )
+    assert [e.data["n"] for e in reply.events] == [1, 2, 3, 4, 5] and all(e.id for e in reply.events)
+    got = await asyncio.wait_for(_collect(watch, 5), 5)
+    assert [e.data["n"] for e in got] == [1, 2, 3, 4, 5]  # the refused batches left nothing behind
+    assert [e.id for e in got] == [e.id for e in reply.events]
+
+
+class _TokenCredentials:
+    """A unit's credentials holding a token signed with the platform's keys (the auth unit is not running).
+    `unit` "" makes a publisher that leaves every check to the hub (as one built before a contract change)."""
+
+    def __init__(self, unit: str, bearer: Bearer, *, token_of: str = "") -> None:
+        self.unit = unit
+        self._metadata = bearer(sub=f"service:{token_of or unit}", role="service")
+
+    async def metadata(self) -> list[tuple[str, str]]:
+        return self._metadata
+
+
+async def test_the_hub_publisher_keeps_order_and_sends_bursts_together(
+    settings: Settings, admin_unit: RunningUnit, channel: grpc.aio.Channel, bearer: Bearer
+) -> None:
+    hub = admin_pb2_grpc.EventServiceStub(channel)
+    watch = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*"]), metadata=bearer(sub="a", tid="t"))
+    await asyncio.sleep(0.2)
+    publishing = dataclasses.replace(settings, ports={**settings.ports, "admin": admin_unit.port})
+    publisher = HubPublisher(publishing, _TokenCredentials("", bearer, token_of="task"))  # type: ignore[arg-type]
+    try:
+        calls_before = _publish_calls(admin_unit)
+        for n in range(200):  # a burst: handed over within one moment
+            publisher.emit(_event("task.progress", "t", n=n))
+        await publisher.publish(_event("task.progress", "t", n=200))  # returns once the hub has it
+        calls = _publish_calls(admin_unit) - calls_before
+        # An event the hub refuses is dropped alone; the rest of its batch still goes, in order.
+        for n in range(201, 209):
+            publisher.emit(_event("task.progress", "t", n=n))
+            if n == 204:
+                publisher.emit(_event("agent.started", "t"))  # not the task unit's: the hub refuses it
+        await publisher.publish(_event("task.completed", "t", n=209))
+        got = await asyncio.wait_for(_collect(watch, 210), 10)
+    finally:
+        await publisher.aclose()
+    assert [e.data["n"] for e in got] == list(range(210))
+    assert calls <= 5, f"{calls} calls for 201 events"
+
+
+async def test_a_unit_publisher_drops_what_its_contracts_do_not_declare_without_a_trip(
+    settings: Settings, admin_unit: RunningUnit, bearer: Bearer
+) -> None:
+    publishing = dataclasses.replace(settings, ports={**settings.ports, "admin": admin_unit.port})
+    publisher = HubPublisher(publishing, _TokenCredentials("task", bearer))  # type: ignore[arg-type]
+    calls_before = _publish_calls(admin_unit)
+    try:
+        for kind in ("agent.started", "notification.created", "bus.lagged", "Task.Done", "task.*"):
+            await publisher.publish(_event(kind, "t"))
+    finally:
+        await publisher.aclose()
+    assert _publish_calls(admin_unit) == calls_before
+
+
+def _publish_calls(unit: RunningUnit) -> float:
+    value = unit.metrics.registry.get_sample_value(
+        "grpc_server_started_total", {"grpc_service": "agentmesh.v1.EventService", "grpc_method": "PublishEvent"}
+    )
+    return value or 0.0
+
+
+async def test_events_wait_in_order_while_the_hub_is_away_and_go_when_it_is_back(
+    settings: Settings, bearer: Bearer
+) -> None:
+    port = free_port()
+    publishing = dataclasses.replace(settings, ports={**settings.ports, "admin": port})
+    publisher = HubPublisher(publishing, _TokenCredentials("task", bearer), max_pending=8)  # type: ignore[arg-type]
+    try:
+        async with AsyncExitStack() as first:
+            await start(SPEC, settings, first, port=port, metrics_port=0)
+            await publisher.publish(_event("task.progress", "t", n=0))
+        # The hub is gone: these wait (the two oldest past the bound of 8 are dropped), in order.
+        for n in range(1, 11):
+            publisher.emit(_event("task.progress", "t", n=n))
+        await asyncio.sleep(0.4)  # a few tries meanwhile
+        assert publisher.dropped == 2
+        async with AsyncExitStack() as second:
+            unit = await start(SPEC, settings, second, port=port, metrics_port=0)
+            channel = await second.enter_async_context(grpc.aio.insecure_channel(f"127.0.0.1:{unit.port}"))
+            hub = admin_pb2_grpc.EventServiceStub(channel)
+            # From the start of this hub's history, in case the events arrive before the watch opens.
+            watch = hub.WatchEvents(admin_pb2.WatchEventsRequest(patterns=["task.*"], since_id="0-0"),
+                                    metadata=bearer(sub="a", tid="t"))
+            got: list[common_pb2.Event] = []
+            async with asyncio.timeout(10):
+                async for reply in watch:
+                    if reply.event.type == "task.progress":  # not the bus's own notices
+                        got.append(reply.event)
+                    if len(got) == 8:
+                        break
+            watch.cancel()
+    finally:
+        await publisher.aclose()
+    assert [e.data["n"] for e in got] == list(range(3, 11))

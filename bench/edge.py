@@ -117,7 +117,7 @@ async def measure(echo):
 
 async def run():
     if transport == "h2":
-        from edge.forward import H2Channel, UnaryMethod
+        from services.common.h2 import H2Channel, UnaryMethod
         own = H2Channel(target)
         try:
             latencies, errors, elapsed, cpu = await measure(UnaryMethod(own, rpc, reply_type.FromString))

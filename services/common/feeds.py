@@ -35,10 +35,15 @@ class Feed:
 
     def push(self, row: Row) -> None:
         if len(self._items) >= self._limit:
-            self._items.clear()
-            self.lagged = True
+            self.lag()
         else:
             self._items.append(row)
+            self._ready.set()
+
+    def lag(self) -> None:
+        """Drop what is queued: the subscriber reads what it missed from storage instead."""
+        self._items.clear()
+        self.lagged = True
         self._ready.set()
 
     @property
@@ -93,6 +98,13 @@ class Feeds:
     def publish(self, key: str, row: Row) -> None:
         for feed in tuple(self._subscribers.get(key, ())):
             feed.push(row)
+
+    def refresh(self) -> None:
+        """Send every open feed to storage for what it may have missed: another replica of the unit, sharing
+        its database, commits events this process never pushes."""
+        for feeds in self._subscribers.values():
+            for feed in feeds:
+                feed.lag()
 
     def end(self, key: str) -> None:
         """End every feed subscribed to the key (its subject is gone)."""

@@ -98,6 +98,9 @@ class Settings:
     task_timeout: float = 300.0
     # Persona unit: executions run at once per process.
     persona_workers: int = 8
+    # Runners (tasks, persona executions, analyses) renew a lease in their unit's database; one not renewed
+    # for this long is taken for crashed and its work is taken over by the unit's other replicas.
+    lease_ttl: float = 5.0
     # Open WebSockets one user may hold on one edge process.
     ws_max_sockets_per_user: int = 100
     # Set by `make run`'s supervisor, which prints the start-up warnings once for all processes.
@@ -174,6 +177,7 @@ class Settings:
             ws_max_sockets_per_user=env.integer("WS_MAX_SOCKETS_PER_USER", 100, low=1, high=100_000),
             task_timeout=env.number("TASK_TIMEOUT", 300.0, low=1.0, high=86400.0),
             persona_workers=env.integer("PERSONA_WORKERS", 8, low=1, high=1024),
+            lease_ttl=env.number("AGENTMESH_LEASE_TTL", 5.0, low=0.2, high=600.0),
         )
         return settings
 

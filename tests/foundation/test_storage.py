@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 
 from services.common.storage import Database, IntegrityError, Migration, Statement
 from services.common.storage.checkpoints import BACKSTOP_PAGES
-from services.common.storage.postgres import PostgresDatabase
 from services.common.storage.sqlite import SqliteDatabase
 
 MIGRATIONS = [
@@ -24,21 +22,6 @@ MIGRATIONS = [
         "CREATE TABLE child (id TEXT PRIMARY KEY, parent_id TEXT NOT NULL REFERENCES parent(id))",
     ),
 ]
-
-
-_schemas = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    database: Database
-    if request.param == "sqlite":
-        database = await SqliteDatabase.open(tmp_path / "unit.db")
-    else:
-        database = await PostgresDatabase.open(str(request.getfixturevalue("postgres_url")),
-                                               f"storage_{next(_schemas)}")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

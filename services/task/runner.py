@@ -16,6 +16,15 @@ left running, once (the attempts counter), and fails them after that with
 "interrupted by a restart"; at a clean stop it gives its running tasks (and any
 claimed for it meanwhile) back to the queue without counting the interrupted
 attempt.
+
+Replicas: runners of several task-unit processes may share one database. Each
+holds a lease (services.common.leases) and claims under its id, so "left
+running by a crash" means held by a runner whose lease lapsed: a replica that
+starts leaves its peers' tasks alone, and a crashed replica's tasks are taken
+over by a live one at its next renewal. While peers are about, each renewal
+also drops the tasks another replica cancelled (or took over) and claims what
+they queued, so a cancel reaches the worker within a renewal interval wherever
+it was recorded.
 """
 
 from __future__ import annotations
@@ -29,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.authctx import Actor
+from services.common.leases import Lease
 from services.common.llm import ModelClient, RemoteCallError
-from services.common.protoutil import new_id
 from services.task.changes import Change, NewTask, Note, Result
 from services.task.execution import RETRY_DELAYS, Execution, ExecutionError, Job, Outcome, Report
 from services.task.notices import Notices
@@ -48,6 +57,7 @@ MAX_ATTEMPTS = 2
 class _Work:
     task: asyncio.Task[None]
     reason: str = ""  # why it was cancelled: "cancel" (a client) or "shutdown"
+    finishing: bool = False  # its result is being written: it is not interrupted any more
 
 
 def task_prompt(row: Row) -> str:
@@ -65,8 +75,8 @@ def task_prompt(row: Row) -> str:
 
 
 class TaskRunner:
-    def __init__(self, store: TaskStore, directory: WorkerDirectory, model: ModelClient, notices: Notices, *,
-                 workers: int, default_timeout: float, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(self, store: TaskStore, directory: WorkerDirectory, model: ModelClient, notices: Notices,
+                 lease: Lease, *, workers: int, default_timeout: float, max_attempts: int = MAX_ATTEMPTS) -> None:
         self.store = store
         self.directory = directory
         self.model = model
@@ -74,14 +84,15 @@ class TaskRunner:
         self.workers = workers
         self.default_timeout = default_timeout
         self.max_attempts = max_attempts
-        self.runner_id = new_id("runner")
+        self.lease = lease
+        self.runner_id = lease.runner_id
         # Called once a task has reached a final state (a workflow advances its run).
         self.final_hooks: list[FinalHook] = []
         self._running: dict[str, _Work] = {}
         self._reserved = 0  # workers promised to claims in flight
         # Whether the queue may hold tasks: `_queued` grows whenever one may have been queued, `_drained` is the
         # latest `_queued` a claim started at and found the queue emptied by; a claim only runs when it may find
-        # something (one runner per database: nobody else claims).
+        # something (what peers queue wakes it at each lease renewal).
         self._queued = 1
         self._drained = 0
         self._wake = asyncio.Event()
@@ -89,15 +100,38 @@ class TaskRunner:
         self._dispatcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Recover what a crash left behind, then work the queue."""
-        for row, events in await self.store.recover(self.max_attempts):
+        """Take the lease, recover what a crashed runner left behind, then work the queue."""
+        await self.lease.acquire()
+        await self._take_over()
+        self.lease.on_renew.append(self._on_renew)
+        self.lease.keep()
+        self._accepting = True
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="task-dispatcher")
+
+    async def _take_over(self) -> None:
+        """Queue again (or fail) the tasks of runners whose lease lapsed."""
+        for row, events in await self.store.recover(self.max_attempts, self.lease.live_since()):
             self.notices.task_changed(row, events)
             log.warning("task %s interrupted by a restart: %s", row["task_id"], row["status"],
                         extra={"task": row["task_id"], "status": row["status"], "attempts": row["attempts"]})
             if row["status"] == "failed":
                 await self._after_final(row)
-        self._accepting = True
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="task-dispatcher")
+        self.wake()
+
+    async def _on_renew(self) -> None:
+        """After a lease renewal: take over a crashed runner's tasks; with peers about, let go of the tasks
+        that are no longer this runner's and look for what the peers queued."""
+        if not self._accepting:
+            return
+        if await self.store.orphaned(self.lease.live_since()):
+            await self._take_over()
+        if self.lease.peers:
+            working = [task_id for task_id, work in self._running.items() if not work.finishing]
+            for task_id in await self.store.not_held(self.runner_id, working):
+                log.info("task %s: cancelled or taken over elsewhere; its call is dropped", task_id,
+                         extra={"task": task_id})
+                self.interrupt(task_id)
+            self.wake()
 
     def stop_claiming(self) -> None:
         """Drain: tasks already running go on; no new one starts."""
@@ -120,6 +154,7 @@ class TaskRunner:
         for row, events in await self.store.release(self.runner_id):
             self.notices.task_changed(row, events)
             log.info("task %s queued again at shutdown", row["task_id"], extra={"task": row["task_id"]})
+        await self.lease.release()
         # Writes still under way (shielded from their callers' cancellation) finish before the database closes:
         # the database serves statements in the order they came.
         await self.store.db.fetch_one("SELECT 1 AS done")
@@ -223,12 +258,15 @@ class TaskRunner:
         try:
             result = await self._result(row, journal)
             claim, since = (1 if self._may_claim() else 0), self._queued
+            work = self._running.get(task_id)
+            if work is not None:
+                work.finishing = True
             change, claimed = await self.store.finish(
                 task_id, self.runner_id, result, attempt=int(row["attempts"]), progress=journal.stored,
                 notes=journal.pending, claim=claim,
             )
         except asyncio.CancelledError:
-            # Cancelled by a client (already recorded) or by the shutdown (stop() queues it again).
+            # Cancelled by a client or taken over (already recorded), or by the shutdown (stop() queues it again).
             return
         finally:
             self._running.pop(task_id, None)

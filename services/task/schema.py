@@ -8,6 +8,7 @@ WatchTask replays and resumes from and ListTaskLogs reads.
 
 from __future__ import annotations
 
+from services.common.leases import leases_migration
 from services.common.storage import Migration
 
 MIGRATIONS = (
@@ -152,4 +153,5 @@ MIGRATIONS = (
         CREATE INDEX run_events_workflow ON run_events (workflow_id, event_id);
         """,
     ),
+    leases_migration(2),
 )

@@ -8,6 +8,7 @@ from services.common.bootstrap import Resources, UnitSpec
 from services.common.channels import insecure_channel
 from services.common.events.publisher import Publisher, publisher_from_settings
 from services.common.feeds import Feeds
+from services.common.leases import Lease
 from services.common.llm import ModelClient, SpeechModel
 from services.task.catalog import WorkflowCatalog
 from services.task.engine import WorkflowEngine
@@ -47,8 +48,15 @@ async def assemble(resources: Resources, *, directory: WorkerDirectory, model: M
     feeds = Feeds()
     notices = Notices(feeds, publisher)
     store = TaskStore(db)
-    runner = TaskRunner(store, directory, model, notices, workers=settings.task_workers,
+    lease = Lease(db, "task", ttl=settings.lease_ttl)
+    runner = TaskRunner(store, directory, model, notices, lease, workers=settings.task_workers,
                         default_timeout=settings.task_timeout)
+
+    async def catch_up() -> None:  # replicas: their events reach this process's watchers through storage
+        if lease.peers:
+            feeds.refresh()
+
+    lease.on_renew.append(catch_up)
     engine = WorkflowEngine(db, runner, notices)
     catalog = WorkflowCatalog(db, engine, directory, feeds)
 

@@ -31,7 +31,8 @@ from tests.task.e2e.llm_server import HoldingModelServer
 
 def mesh_env(tmp_path: Path, model_url: str, **extra: str) -> dict[str, str]:
     env = {"AGENTMESH_DATA_DIR": str(tmp_path / "data"), "JWT_SECRET": TEST_SECRET, "ADMIN_API_KEY": ADMIN_KEY,
-           "OPENAI_BASE_URL": model_url, "LLM_CACHE_TTL": "0", "AGENTMESH_GRACE_PERIOD": "1"}
+           "OPENAI_BASE_URL": model_url, "LLM_CACHE_TTL": "0", "AGENTMESH_GRACE_PERIOD": "1",
+           "AGENTMESH_LEASE_TTL": "2"}
     for unit in UNITS:
         env[f"AGENTMESH_{unit.upper()}_PORT"] = str(free_port())
     env.update(extra)

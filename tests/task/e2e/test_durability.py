@@ -8,38 +8,19 @@ services.task`) and killed with SIGKILL while tasks run. Held model calls
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import grpc
 from agentmesh.v1 import task_pb2
 
 from services.common.bootstrap import open_database
 from services.common.settings import Settings
-from services.healthcheck import check_unit
 from tests.auth.conftest import Account
 from tests.task.e2e.conftest import Mesh, mesh_env, open_mesh
 from tests.task.e2e.llm_server import HoldingModelServer
+from tests.task.e2e.task_process import TaskProcess, until
 
-ROOT = Path(__file__).resolve().parents[3]
 FINAL = ("succeeded", "failed", "cancelled")
-
-
-async def _until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            if await predicate():
-                return
-        except grpc.aio.AioRpcError:
-            pass
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.05)
 
 
 async def _tasks(mesh: Mesh, who: Account) -> dict[str, task_pb2.Task]:
@@ -75,7 +56,7 @@ async def test_a_clean_stop_gives_running_tasks_back_to_the_queue(tmp_path: Path
         quick = await mesh.agent(alice, "quick")
         acknowledged = await _submit(mesh, alice, held, ["hold: a", "hold: b"])
         acknowledged += await _submit(mesh, alice, quick, [f"quick {i}" for i in range(4)])
-        await _until(lambda: _holding(model_server, 2), 5, "two held calls")
+        await until(lambda: _holding(model_server, 2), 5, "two held calls")
         await first_life.aclose()  # a clean stop while two tasks run and four wait
         tasks = await _read_db_statuses(settings)
         assert sorted(tasks.values()) == ["queued"] * 6
@@ -85,7 +66,7 @@ async def test_a_clean_stop_gives_running_tasks_back_to_the_queue(tmp_path: Path
         async def all_final() -> bool:
             return all(t.status in FINAL for t in (await _tasks(mesh, alice)).values())
 
-        await _until(all_final, 15, "every task final after the restart")
+        await until(all_final, 15, "every task final after the restart")
         tasks_after = await _tasks(mesh, alice)
         assert set(tasks_after) == set(acknowledged)
         assert {t.status for t in tasks_after.values()} == {"succeeded"}
@@ -105,45 +86,6 @@ async def _read_db_statuses(settings: Settings) -> dict[str, str]:
         await db.close()
 
 
-async def _spawn(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as sink:
-        return await asyncio.create_subprocess_exec(sys.executable, "-m", "services.task", cwd=ROOT, env=env,
-                                                    stdout=sink, stderr=asyncio.subprocess.STDOUT)
-
-
-class TaskProcess:
-    """`python -m services.task` with the test's environment; started, killed and started again."""
-
-    def __init__(self, tmp_path: Path, model_url: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-        env.update(mesh_env(tmp_path, model_url, TASK_WORKERS="2"))
-        env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{ROOT / 'generated'}"
-        self.env = env
-        self.settings = Settings.from_env(env)
-        self.log = tmp_path / "task.log"
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def start(self) -> None:
-        self.processes.append(await _spawn(self.env, self.log))
-
-        async def serving() -> bool:
-            report = await check_unit(self.settings, "task", wait=0.5)
-            return all(v == "SERVING" for v in report.values())
-
-        await _until(serving, 20, "the task unit serving: " + self.log.read_text())
-
-    async def kill(self) -> None:
-        process = self.processes[-1]
-        process.send_signal(signal.SIGKILL)
-        assert await asyncio.wait_for(process.wait(), 10) == -signal.SIGKILL
-
-    async def close(self) -> None:
-        for process in self.processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-
-
 async def test_sigkill_while_tasks_run_loses_nothing(tmp_path: Path, model_server: HoldingModelServer) -> None:
     unit = TaskProcess(tmp_path, model_server.base_url)
     try:
@@ -154,13 +96,13 @@ async def test_sigkill_while_tasks_run_loses_nothing(tmp_path: Path, model_serve
             held = await mesh.agent(alice, "held", kind="openai")
             quick = await mesh.agent(alice, "quick")
             stuck = await _submit(mesh, alice, held, ["hold: one", "hold: two"])
-            await _until(lambda: _holding(model_server, 2), 10, "two held calls")
+            await until(lambda: _holding(model_server, 2), 10, "two held calls")
             waiting = await _submit(mesh, alice, quick, [f"quick {i}" for i in range(10)])
             await unit.kill()  # both workers busy with held calls, ten tasks queued
 
             await unit.start()
             # The two interrupted tasks run again (their second and last attempt) and are held again.
-            await _until(lambda: _twice(model_server), 10, "the interrupted tasks tried again")
+            await until(lambda: _twice(model_server), 10, "the interrupted tasks tried again")
             await unit.kill()
 
             await unit.start()
@@ -168,7 +110,7 @@ async def test_sigkill_while_tasks_run_loses_nothing(tmp_path: Path, model_serve
             async def all_final() -> bool:
                 return all(t.status in FINAL for t in (await _tasks(mesh, alice)).values())
 
-            await _until(all_final, 20, "every task final")
+            await until(all_final, 20, "every task final")
             tasks = await _tasks(mesh, alice)
             assert set(tasks) == {*stuck, *waiting}  # none lost
             for task_id in stuck:
@@ -209,7 +151,7 @@ async def test_a_workflow_run_survives_a_sigkill(tmp_path: Path, model_server: H
             request = task_pb2.ExecuteWorkflowRequest(workflow_id=workflow.workflow_id)
             request.input_data.update({"topic": "durable"})
             run = (await mesh.workflows.ExecuteWorkflow(request, metadata=alice.metadata)).run
-            await _until(lambda: _holding(model_server, 1), 10, "the second step held")
+            await until(lambda: _holding(model_server, 1), 10, "the second step held")
             await unit.kill()  # the first step done, the second in flight, the third not started
             model_server.release()
             await unit.start()
@@ -219,7 +161,7 @@ async def test_a_workflow_run_survives_a_sigkill(tmp_path: Path, model_server: H
                     workflow_id=workflow.workflow_id, run_id=run.run_id), metadata=alice.metadata)
                 return got.run.status in FINAL
 
-            await _until(finished, 20, "the run finished after the restart")
+            await until(finished, 20, "the run finished after the restart")
             got = (await mesh.workflows.GetWorkflowRun(task_pb2.GetWorkflowRunRequest(
                 workflow_id=workflow.workflow_id, run_id=run.run_id), metadata=alice.metadata)).run
             assert got.status == "succeeded"

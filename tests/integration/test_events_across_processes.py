@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from services.common.settings import Settings
+from services.healthcheck import check_unit
 from tests.auth.conftest import ADMIN_KEY
 from tests.conftest import free_port
 from tests.foundation.test_processes import _env, _spawn, _until
@@ -35,12 +37,19 @@ async def test_an_event_crosses_processes_through_redis(tmp_path: Path, redis_ur
                 async with http.post(f"{edge2}/api/v1/admin/login", json={"api_key": ADMIN_KEY}) as response:
                     return str((await response.json())["access_token"]) if response.status == 200 else ""
 
+            async def admin_serving() -> bool:
+                report = await check_unit(Settings.from_env(env), "admin", wait=0.5)
+                return all(status == "SERVING" for status in report.values())
+
             async def edge1_up() -> bool:
                 async with http.get(f"{edge1}/health") as response:
                     return response.status == 200
 
             assert await _until(lambda: admin_token(), 20), (tmp_path / "edge2.log").read_text()[-2000:]
             assert await _until(edge1_up, 20)
+            # The socket's feed is the admin unit's hub: it must serve before the socket opens (a loaded
+            # machine starts it after the auth unit and both edges).
+            assert await _until(admin_serving, 20), (tmp_path / "admin.log").read_text()[-2000:]
             token = await admin_token()
             url = f"{edge2}/api/v1/ws?all_tenants=true&patterns=account.*"
             async with http.ws_connect(url, headers={"Authorization": f"Bearer {token}"}) as socket:

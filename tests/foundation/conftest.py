@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,8 +12,6 @@ from services.common.storage import Database
 from services.common.storage.postgres import PostgresDatabase
 from services.common.storage.sqlite import SqliteDatabase
 
-_schemas = itertools.count()
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
@@ -21,7 +19,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     if request.param == "sqlite":
         database = await SqliteDatabase.open(tmp_path / "unit.db")
     else:
+        # A fresh schema name: a server given by URL outlives the run.
         database = await PostgresDatabase.open(str(request.getfixturevalue("postgres_url")),
-                                               f"storage_{next(_schemas)}")
+                                               f"storage_{uuid.uuid4().hex[:12]}")
     yield database
     await database.close()

@@ -78,3 +78,17 @@ async def test_a_lease_forgotten_after_a_long_stall_is_taken_again(db: Database)
     assert stalled.peers == 1
     row = await db.fetch_one("SELECT renewed_at FROM runner_leases WHERE runner_id = ?", (stalled.runner_id,))
     assert row is not None and row["renewed_at"] > time.time() - 1
+
+
+async def test_the_oldest_live_lease_leads_and_the_next_takes_over(db: Database) -> None:
+    await db.migrate(MIGRATIONS)
+    first, second = Lease(db, "recorder", ttl=0.4), Lease(db, "recorder", ttl=0.4)
+    await first.acquire()
+    assert first.leads
+    await second.acquire()
+    assert not second.leads
+    await first.renew()
+    assert first.leads
+    await asyncio.sleep(0.5)  # the first stops renewing
+    await second.renew()
+    assert second.leads

@@ -10,6 +10,10 @@ batch and the follower resumes after it, so a restart loses nothing Redis
 still retains and stores nothing twice; the in-process bus starts afresh with
 the process (the units' publishers wait for it while it restarts).
 
+Replicas (a shared Redis bus, one database): one recorder stores, the one whose
+lease leads (services.common.leases); the others stand by and the next one
+takes over, from the stored cursor, once the leader's lease lapses.
+
 Housekeeping runs every PRUNE_EVERY seconds: log lines past
 `logs.retention_days` or beyond `logs.max_lines`, audit records past
 `audit.retention_days`, finished deliveries after DELIVERY_DAYS, and the
@@ -29,6 +33,7 @@ from services.admin import activity, audit_log, system_logs
 from services.admin.config_store import ConfigDocuments
 from services.admin.webhooks import Dispatcher, WebhookSender
 from services.common.events import LAGGED, EventBus, Subscription
+from services.common.leases import Lease
 from services.common.storage import Database, Statement
 from services.common.trail import AUDIT_EVENT, LOG_EVENT_PREFIX
 
@@ -44,18 +49,41 @@ FEED = "recorder"
 
 class HubRecorder:
     def __init__(self, bus: EventBus, db: Database, configs: ConfigDocuments, dispatcher: Dispatcher,
-                 sender: WebhookSender, *, resume: bool) -> None:
+                 sender: WebhookSender, lease: Lease, *, resume: bool) -> None:
         self.bus = bus
         self.db = db
         self.configs = configs
         self.dispatcher = dispatcher
         self.sender = sender
         self.resume = resume
+        self.lease = lease
         self._tasks: list[asyncio.Task[None]] = []
         self.stored = 0  # events handled since start
 
     async def start(self) -> None:
-        """Open the subscription before the unit serves, so nothing published from then on is missed."""
+        """Open the subscription before the unit serves, so nothing published from then on is missed; on a
+        shared bus, only where the lease leads (the in-process bus is this process's alone)."""
+        await self.lease.acquire()
+        if self.lease.leads or not self.resume:
+            await self._begin()
+        if self.resume:
+            self.lease.on_renew.append(self._on_renew)
+        self.lease.keep()
+
+    @property
+    def recording(self) -> bool:
+        return bool(self._tasks)
+
+    async def _on_renew(self) -> None:
+        if self.lease.leads and not self.recording:
+            log.info("this replica records the hub now", extra={"runner": self.lease.runner_id})
+            await self._begin()
+        elif not self.lease.leads and self.recording:
+            log.warning("another replica records the hub now; this one stands by",
+                        extra={"runner": self.lease.runner_id})
+            await self._end()
+
+    async def _begin(self) -> None:
         since = ""
         if self.resume:
             row = await self.db.fetch_one("SELECT last_event_id FROM hub_cursor WHERE feed = ?", (FEED,))
@@ -67,9 +95,14 @@ class HubRecorder:
                        loop.create_task(self._housekeeping(), name="admin-housekeeping")]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
+        await self.lease.release()
+        await self._end()
+
+    async def _end(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.common.leases import LEASES_SQL
 from services.common.storage import Migration
 
 MIGRATIONS = (
@@ -244,5 +245,13 @@ MIGRATIONS = (
         CREATE INDEX deliveries_due ON deliveries (status, next_retry_at);
         CREATE INDEX deliveries_integration ON deliveries (integration_id, seq);
         """,
+    ),
+    Migration(
+        4,
+        "deliveries claimed by one replica, stored once per event",
+        """
+        ALTER TABLE deliveries ADD COLUMN claimed_until REAL NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX deliveries_once ON deliveries (integration_id, event_id) WHERE test = 0;
+        """ + LEASES_SQL,
     ),
 )

@@ -20,6 +20,12 @@ sent, so a restart resumes them: at least once, and the receiver recognises a
 repeat by X-AgentMesh-Delivery. A disabled integration's pending deliveries
 fail ("integration disabled"); TestIntegration's are sent anyway.
 
+Replicas of the admin unit share the deliveries: an event makes one delivery
+row per integration however many replicas record it (a unique key), and an
+attempt starts by claiming its delivery for the attempt's timeout and a margin
+(a conditional update), so one replica sends it; a replica that dies
+mid-attempt leaves a claim that lapses, and the delivery is tried again.
+
 What is sent:
 - webhook: the event as JSON ({"id", "type", "time", "tenant_id", "subject_id",
   "user_id", "source", "data", "delivery_id", "integration_id", "test"});
@@ -65,8 +71,9 @@ MAX_RESPONSE = 1024
 MAX_RETRY_AFTER = 3600.0
 IDLE_WAIT = 30.0
 _SKIPPED = ("bus.", "audit.", "log.")
-_INSERT = ("INSERT INTO deliveries (delivery_id, integration_id, tenant_id, event_id, event_type, event, status,"
-           " test, created_at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)")
+CLAIM_MARGIN = 30.0  # seconds an attempt's claim outlasts its timeout
+_INSERT = ("INSERT OR IGNORE INTO deliveries (delivery_id, integration_id, tenant_id, event_id, event_type, event,"
+           " status, test, created_at, next_retry_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -269,7 +276,7 @@ class WebhookSender:
         if free > 0:
             rows = await self.db.fetch_all(
                 "SELECT delivery_id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_retry_at <= ?"
-                " ORDER BY next_retry_at, seq LIMIT ?", (now, free + len(self._inflight)))
+                " AND claimed_until < ? ORDER BY next_retry_at, seq LIMIT ?", (now, now, free + len(self._inflight)))
             for row in rows:
                 delivery_id = row["delivery_id"]
                 if delivery_id not in self._inflight and len(self._inflight) < self._concurrency:
@@ -292,14 +299,18 @@ class WebhookSender:
             self._wake.set()
 
     async def _attempt(self, delivery_id: str) -> None:
-        delivery = await self.db.fetch_one("SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,))
-        if delivery is None or delivery["status"] not in ("pending", "retrying"):
-            return
+        config = await self.configs.effective("system")
+        now = time.time()
+        delivery = await self.db.fetch_one(
+            "UPDATE deliveries SET claimed_until = ? WHERE delivery_id = ? AND status IN ('pending', 'retrying')"
+            " AND claimed_until < ? RETURNING *",
+            (now + float(config["integrations.timeout_seconds"]) + CLAIM_MARGIN, delivery_id, now))
+        if delivery is None:
+            return  # finished, or another replica's attempt holds it
         integration = await self.db.fetch_one("SELECT * FROM integrations WHERE integration_id = ?",
                                               (delivery["integration_id"],))
         if integration is None:
             return  # deleted meanwhile: its deliveries went with it
-        config = await self.configs.effective("system")
         attempts = int(delivery["attempts"]) + 1
         if not integration["enabled"] and not delivery["test"]:
             outcome = Outcome("failed", error="integration disabled")
@@ -367,7 +378,8 @@ class WebhookSender:
                     else "failure_count")
         await self.db.batch([
             Statement("UPDATE deliveries SET status = ?, attempts = ?, response_status_code = ?, response_body = ?,"
-                      " error = ?, latency_ms = ?, delivered_at = ?, next_retry_at = ? WHERE delivery_id = ?",
+                      " error = ?, latency_ms = ?, delivered_at = ?, next_retry_at = ?, claimed_until = 0"
+                      " WHERE delivery_id = ?",
                       (status, attempts, outcome.code, outcome.body, outcome.error, round(outcome.latency_ms, 3),
                        now if status == "succeeded" else None, next_at, delivery["delivery_id"])),
             Statement(f"UPDATE integrations SET last_delivery_at = ?, failure_count = {failures}"

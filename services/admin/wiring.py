@@ -22,6 +22,7 @@ from services.admin.webhooks import Dispatcher, WebhookSender
 from services.common.bootstrap import Resources, UnitSpec
 from services.common.events import bus_from_settings
 from services.common.events.publisher import BusPublisher
+from services.common.leases import Lease
 
 
 class OwnBusPublisher(BusPublisher):
@@ -46,7 +47,8 @@ async def build(resources: Resources) -> Mapping[str, object]:
     sender = WebhookSender(db, box, configs)
     await sender.start()
     stack.push_async_callback(sender.aclose)
-    recorder = HubRecorder(bus, db, configs, dispatcher, sender, resume=bool(settings.redis_url))
+    lease = Lease(db, "recorder", ttl=settings.lease_ttl)
+    recorder = HubRecorder(bus, db, configs, dispatcher, sender, lease, resume=bool(settings.redis_url))
     await recorder.start()  # before the unit serves: nothing published from then on is missed
     stack.push_async_callback(recorder.aclose)
 

@@ -39,7 +39,7 @@ from agentmesh.v1 import (
 
 from services.admin import activity
 from services.common.authctx import Caller
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.errors import Unavailable
 from services.common.protoutil import seconds, timestamp
 from services.common.servicecreds import ServiceCredentials
@@ -57,8 +57,7 @@ class PlatformStats:
         self.credentials = credentials
         self.open_feeds = open_feeds
         self.timeout = timeout
-        self._channels = {unit: insecure_channel(settings.address(unit)) for unit in ("auth", "agent", "task",
-                                                                                       "speech")}
+        self._channels = {unit: unit_channel(settings, unit) for unit in ("auth", "agent", "task", "speech")}
 
     async def aclose(self) -> None:
         for channel in self._channels.values():

@@ -12,7 +12,7 @@ from services.agent.runtime import Runtime, SpeechLlm
 from services.agent.schema import MIGRATIONS
 from services.agent.teams import Teams
 from services.common.bootstrap import Resources, UnitSpec
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.crypto import SecretBox
 from services.common.events.publisher import publisher_from_settings
 
@@ -25,7 +25,7 @@ async def build(resources: Resources) -> Mapping[str, object]:
     box = SecretBox.from_settings(settings)
     events = publisher_from_settings(settings, resources.credentials)
     resources.stack.push_async_callback(events.aclose)
-    speech = insecure_channel(settings.address("speech"))
+    speech = unit_channel(settings, "speech")
     resources.stack.push_async_callback(speech.close)
     lifecycle = Lifecycle(db, settings, box, events)
     recovered = await lifecycle.recover()

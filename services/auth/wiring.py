@@ -17,7 +17,7 @@ from services.auth.schema import MIGRATIONS
 from services.auth.sessions import Sessions
 from services.auth.throttle import LoginThrottle
 from services.common.bootstrap import Resources, UnitSpec
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.events.follow import follow_hub
 from services.common.events.publisher import publisher_from_settings
 from services.common.tokens import TokenIssuer
@@ -36,7 +36,7 @@ async def build(resources: Resources) -> Mapping[str, object]:
     signin = SignIn(db, LoginThrottle(db))
     events = publisher_from_settings(settings, resources.credentials)
     resources.stack.push_async_callback(events.aclose)
-    hub = insecure_channel(settings.address("admin"))
+    hub = unit_channel(settings, "admin")
     resources.stack.push_async_callback(hub.close)
     tiers = TierFollower(db)
     following = asyncio.get_running_loop().create_task(follow_hub(

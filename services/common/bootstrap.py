@@ -28,7 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from services.common import contracts, eventloop, logs
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.events.publisher import publisher_from_settings
 from services.common.handlers import generic_handlers
 from services.common.identity import Authenticator
@@ -204,7 +204,7 @@ async def start(
 
 def _service_credentials(unit: str, settings: Settings, stack: AsyncExitStack) -> ServiceCredentials:
     """The unit's own service token, over its one channel to the auth unit."""
-    channel = insecure_channel(auth_address(settings))
+    channel = unit_channel(settings, "auth")
     stack.push_async_callback(channel.close)
     return ServiceCredentials(channel, settings, unit)
 
@@ -214,10 +214,6 @@ def _follow_revocations(credentials: ServiceCredentials, stack: AsyncExitStack, 
     follower = RevocationFollower(credentials.channel, credentials, revocations)
     follower.start()
     stack.push_async_callback(follower.stop)
-
-
-def auth_address(settings: Settings) -> str:
-    return settings.address("auth")
 
 
 def _warn_unsafe(settings: Settings) -> None:

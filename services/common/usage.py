@@ -16,7 +16,7 @@ import grpc
 from agentmesh.v1 import analytics_pb2, analytics_pb2_grpc
 
 from services.common.batching import InOrderSender
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.servicecreds import ServiceCredentials
 from services.common.settings import Settings
 
@@ -28,7 +28,7 @@ class UsageReporter(InOrderSender[analytics_pb2.UsageRecord]):
     def __init__(self, settings: Settings, credentials: ServiceCredentials, *, linger: float = LINGER,
                  timeout: float = 5.0) -> None:
         super().__init__("usage record", linger=linger)
-        self._channel = insecure_channel(settings.address("analytics"))
+        self._channel = unit_channel(settings, "analytics")
         self._stub = analytics_pb2_grpc.UsageAnalyticsServiceStub(self._channel)
         self._credentials = credentials
         self._timeout = timeout

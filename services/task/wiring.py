@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.common.bootstrap import Resources, UnitSpec
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.events.publisher import Publisher, publisher_from_settings
 from services.common.feeds import Feeds
 from services.common.leases import Lease
@@ -26,12 +26,12 @@ from services.task.workflows import WorkflowServicer
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name, with the agent and speech units as the runner's collaborators."""
     settings, stack = resources.settings, resources.stack
-    agent_channel = insecure_channel(settings.address("agent"))
+    agent_channel = unit_channel(settings, "agent")
     stack.push_async_callback(agent_channel.close)
-    speech_channel = insecure_channel(settings.address("speech"))
+    speech_channel = unit_channel(settings, "speech")
     stack.push_async_callback(speech_channel.close)
     directory = AgentDirectory(agent_channel, resources.credentials, timeout=settings.service_timeout)
-    hub_channel = insecure_channel(settings.address("admin"))
+    hub_channel = unit_channel(settings, "admin")
     stack.push_async_callback(hub_channel.close)
     directory.follow(hub_channel)
     stack.push_async_callback(directory.aclose)

@@ -12,13 +12,16 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from agentmesh.v1 import speech_pb2, speech_pb2_grpc
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import DISPATCHER
 from edge.mesh import create_app
 from services.auth.wiring import SPEC as AUTH
 from services.common.bootstrap import RunningUnit, start
+from services.common.channels import BalancedChannel, unit_channel
 from services.common.settings import Settings
+from services.common.tokens import Keys, TokenIssuer
 from services.speech.wiring import SPEC as SPEECH
 from tests.agent.conftest import env_for
 from tests.conftest import free_port
@@ -107,3 +110,35 @@ def _calls(unit: RunningUnit) -> int:
     return int(unit.metrics.registry.get_sample_value(
         "grpc_server_started_total", {"grpc_service": "agentmesh.v1.LlmService", "grpc_method": "ListModels"}) or 0)
 
+
+
+async def test_a_unit_calls_another_units_passing_instances_in_turn(
+    agent: tuple[FakeConsulAgent, str], settings: Settings
+) -> None:
+    fake, _ = agent
+    async with AsyncExitStack() as stack:
+        await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
+        first = await start(SPEECH, settings, stack, port=settings.ports["speech"], metrics_port=0)
+        second_stack = AsyncExitStack()
+        second = await start(SPEECH, Settings.from_env(env_for(
+            settings.data_dir.parent / "second", CONSUL_HTTP_ADDR=agent[1], CONSUL_CHECK_INTERVAL="0.1",
+            AGENTMESH_SUPERVISED="1", JWT_SECRET=settings.jwt_secret)), second_stack, metrics_port=0)
+        await _until(lambda: sum(s.name == "agentmesh-speech" and s.status == "passing"
+                                 for s in fake.services.values()) == 2)
+        channel = unit_channel(settings, "speech")  # what the agent, task and persona units call speech over
+        stack.push_async_callback(channel.close)
+        assert isinstance(channel, BalancedChannel)
+        await _until(lambda: len(channel.replicas) == 2)
+        issuer = TokenIssuer(Keys.from_settings(settings), settings)
+        token, _ = issuer.issue(typ="access", sub="service:agent", role="service")
+        models = speech_pb2_grpc.LlmServiceStub(channel)
+        for _ in range(6):
+            await models.ListModels(speech_pb2.ListModelsRequest(), metadata=[("authorization", f"Bearer {token}")])
+        assert (_calls(first), _calls(second)) == (3, 3)
+
+        await second.drain(0)
+        await second_stack.aclose()
+        await _until(lambda: len(channel.replicas) == 1)
+        for _ in range(4):
+            await models.ListModels(speech_pb2.ListModelsRequest(), metadata=[("authorization", f"Bearer {token}")])
+        assert _calls(first) == 7

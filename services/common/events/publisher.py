@@ -18,7 +18,7 @@ from agentmesh.v1.common_pb2 import Event
 
 from services.common import contracts
 from services.common.batching import InOrderSender
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.errors import DomainError
 from services.common.events import EventBus, EventBusUnavailable, bus_from_settings
 from services.common.events.envelope import check_publishable
@@ -95,7 +95,7 @@ class HubPublisher(_InOrder):
     def __init__(self, settings: Settings, credentials: ServiceCredentials, *, timeout: float = 2.0,
                  max_pending: int = InOrderSender.MAX_PENDING) -> None:
         super().__init__(credentials.unit, max_pending=max_pending)
-        self._channel = insecure_channel(settings.address("admin"))
+        self._channel = unit_channel(settings, "admin")
         self._credentials = credentials
         self._stub = admin_pb2_grpc.EventServiceStub(self._channel)
         self._timeout = timeout

@@ -13,8 +13,17 @@ never overwritten by a late answer.
 
 A stop cancels the model call at once. At start, executions a crash left
 running are queued again once and failed after that ("interrupted by a
-restart"); at a clean stop, running executions go back to the queue without
-counting the interrupted attempt. Queued ones simply run.
+restart"); at a clean stop, the executor's running executions go back to the
+queue without counting the interrupted attempt. Queued ones simply run.
+
+Replicas: several processes of the unit may share the database. Each executor
+holds a lease (services.common.leases) and claims under its id, so "left
+running by a crash" means held by an executor whose lease lapsed: one that
+starts leaves its peers' executions alone, and a crashed replica's are taken
+over by a live one at its next renewal. While peers are about, each renewal
+also runs what they queued or gave back, and cancels the workers whose
+execution was stopped, deleted or taken over through another replica, so a
+stop reaches the worker within a renewal interval wherever it was recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -31,6 +41,7 @@ import grpc
 from services.common.authctx import Actor
 from services.common.events.publisher import Publisher
 from services.common.feeds import Feeds
+from services.common.leases import LIVE_RUNNERS, Lease
 from services.common.llm import ModelClient, ModelRequest, RemoteCallError
 from services.common.storage import Database, Row
 from services.persona import model
@@ -40,18 +51,32 @@ log = logging.getLogger("agentmesh.persona")
 
 MAX_ATTEMPTS = 2
 
+# Executions running for an executor whose lease has lapsed, or for none (claimed before leases existed);
+# the one parameter is `Lease.live_since()`.
+_ORPHANED = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"
+
+
+@dataclass
+class _Worker:
+    task: asyncio.Task[None]
+    claimed: bool = False  # its execution runs under this executor's lease
+    finishing: bool = False  # it writes its own final state: cancelling it would undo that or lose its events
+
 
 class Executor:
-    def __init__(self, db: Database, feeds: Feeds, events: Publisher, llm: ModelClient, *, workers: int,
-                 default_timeout: float) -> None:
+    def __init__(self, db: Database, feeds: Feeds, events: Publisher, llm: ModelClient, lease: Lease, *,
+                 workers: int, default_timeout: float) -> None:
         self.db = db
         self.feeds = feeds
         self.events = events
         self.llm = llm
+        self.lease = lease
         self.default_timeout = default_timeout
         self._slots = asyncio.Semaphore(workers)
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, _Worker] = {}
         self._closing = False
+        self._had_peers = False  # peers were about at the last renewal: one that left may have given work back
+        lease.on_renew.append(self._on_renew)
 
     def journal(self) -> Journal:
         return Journal(self.feeds, self.events)
@@ -59,59 +84,114 @@ class Executor:
     # -- lifecycle ---------------------------------------------------------
 
     async def recover(self) -> int:
-        """Settle what a crash left running, then run every queued execution; how many were interrupted."""
-        interrupted = await self.db.fetch_all("SELECT * FROM executions WHERE status = 'running'")
-        for execution in interrupted:
+        """Settle what crashed executors left running, then run every queued execution; how many were
+        interrupted. The lease is taken first, so that peers starting meanwhile leave this one's work alone."""
+        self._had_peers = self.lease.peers > 0  # as the lease's acquire counted them
+        interrupted = await self._take_over()
+        await self._start_queued()
+        return interrupted
+
+    async def _take_over(self) -> int:
+        """Queue again (or fail) the executions of executors whose lease lapsed; how many there were."""
+        orphans = await self.db.fetch_all(f"SELECT execution_id, runner_id FROM executions WHERE {_ORPHANED}",
+                                          (self.lease.live_since(),))
+        taken = 0
+        for orphan in orphans:
             journal = self.journal()
             async with self.db.transaction() as tx:
+                # as it was found: another replica may have taken it over meanwhile
+                execution = await tx.fetch_one("SELECT * FROM executions WHERE execution_id = ? AND status = 'running'"
+                                               " AND runner_id = ?", (orphan["execution_id"], orphan["runner_id"]))
+                if execution is None:
+                    continue
                 instance = await tx.fetch_one("SELECT * FROM instances WHERE instance_id = ?",
                                               (execution["instance_id"],))
                 if instance is None:
                     continue
                 if execution["attempts"] < MAX_ATTEMPTS:
-                    await tx.execute("UPDATE executions SET status = 'queued', progress = 0 WHERE execution_id = ?"
-                                     " AND status = 'running'", (execution["execution_id"],))
+                    await tx.execute("UPDATE executions SET status = 'queued', progress = 0, runner_id = ''"
+                                     " WHERE execution_id = ?", (execution["execution_id"],))
                     await journal.log(tx, instance["instance_id"], "warning", "interrupted by a restart; queued again",
                                       execution["execution_id"], attempt=execution["attempts"])
                 else:
                     await self._finish(tx, journal, instance, execution, "failed",
                                        error="interrupted by a restart")
             journal.announce()
+            taken += 1
+        return taken
+
+    async def _start_queued(self) -> None:
         for row in await self.db.fetch_all(
                 "SELECT execution_id FROM executions WHERE status = 'queued' ORDER BY created_at"):
             self.start(row["execution_id"])
-        return len(interrupted)
+
+    async def _on_renew(self) -> None:
+        """After each lease renewal: take over what a crashed replica left running; with peers about (or one
+        just gone), run what they queued and drop the workers whose execution is no longer this one's."""
+        if self._closing:
+            return
+        taken = 0
+        if await self.db.fetch_one(f"SELECT 1 AS found FROM executions WHERE {_ORPHANED} LIMIT 1",
+                                   (self.lease.live_since(),)) is not None:
+            taken = await self._take_over()
+            if taken:
+                log.warning("executions of a replica whose lease lapsed taken over", extra={"count": taken})
+        had_peers, self._had_peers = self._had_peers, self.lease.peers > 0
+        if taken or self.lease.peers or had_peers:
+            await self._start_queued()
+        if self.lease.peers:
+            await self._drop_lost()
+
+    async def _drop_lost(self) -> None:
+        """Cancel the workers whose execution was stopped or deleted through another replica, or taken over
+        after this executor's lease lapsed; they write nothing more (whoever changed it recorded the state)."""
+        claimed = {execution_id: worker for execution_id, worker in self._running.items()
+                   if worker.claimed and not worker.finishing}
+        if not claimed:
+            return
+        held = await self.db.fetch_all(
+            f"SELECT execution_id FROM executions WHERE execution_id IN ({', '.join('?' for _ in claimed)})"
+            " AND status = 'running' AND runner_id = ?", [*claimed, self.lease.runner_id])
+        still = {row["execution_id"] for row in held}
+        for execution_id, worker in claimed.items():
+            if execution_id in still or worker.finishing or self._running.get(execution_id) is not worker:
+                continue
+            log.info("persona execution stopped or taken over by another replica; its worker is cancelled",
+                     extra={"execution_id": execution_id})
+            worker.task.cancel()
 
     def start(self, execution_id: str) -> None:
         """Run the (stored, queued) execution when a worker is free."""
         if self._closing or execution_id in self._running:
             return
         task = asyncio.create_task(self._work(execution_id), name=f"persona-execution-{execution_id}")
-        self._running[execution_id] = task
+        self._running[execution_id] = _Worker(task)
         task.add_done_callback(lambda _: self._running.pop(execution_id, None))
 
     async def stop(self, execution_id: str) -> None:
-        """Cancel the execution's worker, if it runs here, and wait for it to let go."""
-        task = self._running.get(execution_id)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        """Cancel the execution's worker, if it runs here, and wait for it to let go (one already writing its
+        final state is let finish: the stop recorded before has made that write a no-op, or came too late)."""
+        worker = self._running.get(execution_id)
+        if worker is not None and worker.task is not asyncio.current_task():
+            if not worker.finishing:
+                worker.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await worker.task
 
     async def close(self) -> None:
-        """A clean stop: running executions go back to the queue, their attempt not counted."""
+        """A clean stop: this executor's running executions go back to the queue, their attempt not counted
+        (the lease is released after this)."""
         self._closing = True
-        mine = list(self._running)
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        workers = list(self._running.values())
+        for worker in workers:
+            if not worker.finishing:
+                worker.task.cancel()
+        for worker in workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if mine:
-            await self.db.execute(
-                "UPDATE executions SET status = 'queued', progress = 0, attempts = MAX(attempts - 1, 0)"
-                f" WHERE status = 'running' AND execution_id IN ({', '.join('?' for _ in mine)})", mine)
+                await worker.task
+        await self.db.execute(
+            "UPDATE executions SET status = 'queued', progress = 0, attempts = MAX(attempts - 1, 0), runner_id = ''"
+            " WHERE status = 'running' AND runner_id = ?", (self.lease.runner_id,))
 
     # -- one execution -----------------------------------------------------
 
@@ -120,14 +200,15 @@ class Executor:
             claimed = await self._claim(execution_id)
             if claimed is None:
                 return
+            self._running[execution_id].claimed = True
             instance, execution = claimed
             try:
                 await self._run(instance, execution)
             except asyncio.CancelledError:
-                raise  # a stop or a shutdown: whoever cancelled records the state
+                raise  # a stop, a shutdown or a takeover: whoever cancelled records the state
             except Exception:
                 log.exception("persona execution failed unexpectedly", extra={"execution_id": execution_id})
-                await self._settle(execution_id, "failed", error="the execution failed unexpectedly")
+                await self._conclude(execution_id, "failed", error="the execution failed unexpectedly")
 
     async def _claim(self, execution_id: str) -> tuple[Row, Row] | None:
         journal = self.journal()
@@ -139,9 +220,11 @@ class Executor:
             assert instance is not None  # executions go with their instance
             now = time.time()
             execution = {**execution, "status": "running", "progress": 10, "started_at": now,
-                         "attempts": execution["attempts"] + 1}
-            await tx.execute("UPDATE executions SET status = 'running', progress = 10, started_at = ?, attempts = ?"
-                             " WHERE execution_id = ?", (now, execution["attempts"], execution_id))
+                         "attempts": execution["attempts"] + 1, "runner_id": self.lease.runner_id}
+            if not await tx.execute("UPDATE executions SET status = 'running', progress = 10, started_at = ?,"
+                                    " attempts = ?, runner_id = ? WHERE execution_id = ? AND status = 'queued'",
+                                    (now, execution["attempts"], self.lease.runner_id, execution_id)):
+                return None
             await journal.event(tx, instance, "execution.started", execution_id, status="running",
                                  attempt=execution["attempts"])
             await journal.log(tx, instance["instance_id"], "info", "execution started", execution_id,
@@ -171,31 +254,42 @@ class Executor:
             generation = await self.llm.generate(Actor.from_json(execution["actor"]), request, time_limit=time_limit)
         except RemoteCallError as exc:
             error = "timeout" if exc.code == grpc.StatusCode.DEADLINE_EXCEEDED else str(exc)
-            await self._settle(execution["execution_id"], "failed", error=error)
+            await self._conclude(execution["execution_id"], "failed", error=error)
             return
-        await self._settle(execution["execution_id"], "completed", output=generation.text,
-                           prompt_tokens=generation.usage.prompt_tokens,
-                           completion_tokens=generation.usage.completion_tokens,
-                           total_tokens=generation.usage.total_tokens,
-                           provider=generation.provider, model=generation.model)
+        await self._conclude(execution["execution_id"], "completed", output=generation.text,
+                             prompt_tokens=generation.usage.prompt_tokens,
+                             completion_tokens=generation.usage.completion_tokens,
+                             total_tokens=generation.usage.total_tokens,
+                             provider=generation.provider, model=generation.model)
 
     async def _progress(self, instance: Row, execution: Row, progress: int, message: str, **fields: Any) -> None:
         journal = self.journal()
         async with self.db.transaction() as tx:
-            if not await tx.execute("UPDATE executions SET progress = ? WHERE execution_id = ? AND status = 'running'",
-                                    (progress, execution["execution_id"])):
+            if not await tx.execute("UPDATE executions SET progress = ? WHERE execution_id = ? AND status = 'running'"
+                                    " AND runner_id = ?", (progress, execution["execution_id"], self.lease.runner_id)):
                 return
             await journal.event(tx, instance, "execution.progress", execution["execution_id"], progress=progress,
                                 message=message)
             await journal.log(tx, instance["instance_id"], "info", message, execution["execution_id"], **fields)
         journal.announce()
 
-    async def _settle(self, execution_id: str, status: str, **values: Any) -> Row | None:
-        """Move a running or queued execution to a final status; None when it was final already."""
+    async def _conclude(self, execution_id: str, status: str, **values: Any) -> None:
+        """A worker's own final write: no longer cancelled from here on, and none when the execution is no
+        longer running under this executor's lease (stopped, or taken over by another replica)."""
+        worker = self._running.get(execution_id)
+        if worker is not None:
+            worker.finishing = True
+        await self._settle(execution_id, status, self.lease.runner_id, **values)
+
+    async def _settle(self, execution_id: str, status: str, runner_id: str = "", **values: Any) -> Row | None:
+        """Move a running or queued execution (one running for `runner_id`, if given) to a final status;
+        None when it was final already."""
         journal = self.journal()
         async with self.db.transaction() as tx:
             execution = await tx.fetch_one("SELECT * FROM executions WHERE execution_id = ?", (execution_id,))
             if execution is None or execution["status"] not in model.OPEN_EXECUTION:
+                return None
+            if runner_id and (execution["status"] != "running" or execution["runner_id"] != runner_id):
                 return None
             instance = await tx.fetch_one("SELECT * FROM instances WHERE instance_id = ?", (execution["instance_id"],))
             assert instance is not None

@@ -8,10 +8,16 @@ instance. Executions, their log lines and the instance's event log are rows
 too: an execution is stored before ExecuteInstance answers, and the events a
 WatchInstance stream hands out come from `instance_events` (ids are the
 AUTOINCREMENT key, so a client resumes after the last one it saw).
+
+Replicas of the unit may share the database: a running execution names the
+executor that claimed it (`runner_id`, its lease in `runner_leases`, see
+services.common.leases), so one whose executor's lease lapsed can be told
+from one another replica is still running.
 """
 
 from __future__ import annotations
 
+from services.common.leases import LEASES_SQL
 from services.common.storage import Migration
 
 MIGRATIONS = (
@@ -107,5 +113,12 @@ MIGRATIONS = (
         );
         CREATE INDEX instance_events_instance ON instance_events (instance_id, event_id);
         """,
+    ),
+    Migration(
+        2,
+        "execution runners and runner leases",
+        """
+        ALTER TABLE executions ADD COLUMN runner_id TEXT NOT NULL DEFAULT '';  -- the claiming executor's lease
+        """ + LEASES_SQL,
     ),
 )

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping
 
 from services.common.bootstrap import Resources, UnitSpec
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.events.publisher import Publisher, publisher_from_settings
 from services.common.feeds import Feeds
+from services.common.leases import Lease
 from services.common.llm import ModelClient, SpeechModel
 from services.persona.executor import Executor
 from services.persona.instances import Instances
@@ -21,7 +22,7 @@ log = logging.getLogger("agentmesh.persona")
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name, with the speech unit as the executions' model."""
     settings, stack = resources.settings, resources.stack
-    speech = insecure_channel(settings.address("speech"))
+    speech = unit_channel(settings, "speech")
     stack.push_async_callback(speech.close)
     llm = SpeechModel(speech, resources.credentials, timeout=max(settings.llm_timeout, 1.0) + 5.0)
     publisher = publisher_from_settings(settings, resources.credentials)
@@ -33,12 +34,22 @@ async def assemble(resources: Resources, *, llm: ModelClient, publisher: Publish
     """Everything past the collaborators; tests hand in their own model to run executions alone."""
     settings, db = resources.settings, resources.db
     feeds = Feeds()
-    executor = Executor(db, feeds, publisher, llm, workers=settings.persona_workers,
+    lease = Lease(db, "persona", ttl=settings.lease_ttl)
+    executor = Executor(db, feeds, publisher, llm, lease, workers=settings.persona_workers,
                         default_timeout=settings.llm_timeout)
+
+    async def catch_up() -> None:  # replicas: their events reach this process's watchers through storage
+        if lease.peers:
+            feeds.refresh()
+
+    lease.on_renew.append(catch_up)
+    await lease.acquire()
+    resources.stack.push_async_callback(lease.release)  # after the executor's close, which gives its work back
     interrupted = await executor.recover()
     if interrupted:
         log.info("executions interrupted by a restart settled", extra={"count": interrupted})
     resources.stack.push_async_callback(executor.close)
+    lease.keep()
     resources.on_drain.append(feeds.close)
     return {
         "agentmesh.v1.PersonaTemplateService": Templates(db, publisher),

@@ -217,13 +217,15 @@ async def test_a_restart_runs_queued_executions_and_settles_interrupted_ones(per
     for instance in instances:
         await personas.settled(people.alice, instance.instance_id)
     await personas.unit.drain(0)
-    # what a crash leaves: one execution queued, one running on its first attempt, one on its last
+    # what a crash leaves: one execution queued, one running on its first attempt, one on its last, the running
+    # ones held by an executor whose lease is gone
     db = await open_database(personas.settings, "persona")
     try:
         for (status, attempts), execution in zip((("queued", 0), ("running", 1), ("running", 2)), executions,
                                                  strict=True):
-            await db.execute("UPDATE executions SET status = ?, attempts = ?, output = '', finished_at = NULL"
-                             " WHERE execution_id = ?", (status, attempts, execution.execution_id))
+            await db.execute("UPDATE executions SET status = ?, attempts = ?, output = '', finished_at = NULL,"
+                             " runner_id = 'runner_crashed' WHERE execution_id = ?",
+                             (status, attempts, execution.execution_id))
             await db.execute("UPDATE instances SET status = 'running', current_execution_id = ?"
                              " WHERE instance_id = ?", (execution.execution_id, execution.instance_id))
     finally:

@@ -10,13 +10,17 @@ refusal never tells anything about another member's commits. An analysis is a
 row, stored (queued) before AnalyzeBehavior answers and run in the background
 (services.analytics.behavior_runner); the patterns it finds are rows that carry
 its id. A successful analysis replaces the patterns of the earlier analyses of
-the same user and repository scope.
+the same user and repository scope. A running analysis names the runner that
+claimed it (`runner_id`, its lease in `runner_leases`, see
+services.common.leases), so replicas of the unit sharing the database tell one
+a crashed runner left behind from one a live runner is still working on.
 """
 
 from __future__ import annotations
 
 from services.analytics.billing_schema import BILLING_MIGRATIONS
 from services.analytics.usage_schema import USAGE_MIGRATIONS
+from services.common.leases import LEASES_SQL
 from services.common.storage import Migration
 
 COMMIT_MIGRATIONS = (
@@ -91,6 +95,13 @@ COMMIT_MIGRATIONS = (
         );
         CREATE INDEX behavior_patterns_analysis ON behavior_patterns (analysis_id, confidence);
         """,
+    ),
+    Migration(
+        102,
+        "analysis runners and runner leases",
+        """
+        ALTER TABLE behavior_analyses ADD COLUMN runner_id TEXT NOT NULL DEFAULT '';  -- the claiming runner's lease
+        """ + LEASES_SQL,
     ),
 )
 

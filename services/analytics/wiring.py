@@ -14,22 +14,26 @@ from services.analytics.schema import MIGRATIONS
 from services.analytics.usage import UsageAnalytics
 from services.analytics.usage_feed import UsageFeed
 from services.common.bootstrap import Resources, UnitSpec
-from services.common.channels import insecure_channel
+from services.common.channels import unit_channel
 from services.common.events.publisher import publisher_from_settings
+from services.common.leases import Lease
 
 log = logging.getLogger("agentmesh.analytics")
 
 
 async def build(resources: Resources) -> Mapping[str, object]:
     """Servicers by service full name; services not listed answer UNIMPLEMENTED."""
-    db = resources.db
-    runner = AnalysisRunner(db)
+    db, settings = resources.db, resources.settings
+    lease = Lease(db, "behavior-analysis", ttl=settings.lease_ttl)
+    runner = AnalysisRunner(db, lease)
+    await lease.acquire()
+    resources.stack.push_async_callback(lease.release)  # after the runner's close, which gives its work back
     interrupted = await runner.recover()
     if interrupted:
         log.info("behaviour analyses interrupted by a restart settled", extra={"count": interrupted})
     resources.stack.push_async_callback(runner.close)
-    settings = resources.settings
-    hub = insecure_channel(settings.address("admin"))
+    lease.keep()
+    hub = unit_channel(settings, "admin")
     resources.stack.push_async_callback(hub.close)
     events = publisher_from_settings(settings, resources.credentials)
     resources.stack.push_async_callback(events.aclose)

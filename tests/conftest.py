@@ -11,6 +11,7 @@ environment.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.speech.openai_server import FakeOpenAi
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
 _test_numbers = itertools.count(1)
+_RUN = uuid.uuid4().hex[:6]  # schema names of this run: a server given by URL outlives it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +41,7 @@ def unit_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     kind = str(request.config.getoption("--database"))
     if kind == "postgresql":
         url = str(request.getfixturevalue("postgres_url"))
-        prefix = f"t{next(_test_numbers)}_"
+        prefix = f"t{_RUN}_{next(_test_numbers)}_"
         built = Settings.from_env.__func__  # type: ignore[attr-defined]
 
         def from_env(cls: type[Settings], env: Mapping[str, str] | None = None) -> Settings:

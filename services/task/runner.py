@@ -98,6 +98,7 @@ class TaskRunner:
         self._wake = asyncio.Event()
         self._accepting = False
         self._dispatcher: asyncio.Task[None] | None = None
+        self._had_peers = False  # peers were about at the last renewal
 
     async def start(self) -> None:
         """Take the lease, recover what a crashed runner left behind, then work the queue."""
@@ -125,12 +126,14 @@ class TaskRunner:
             return
         if await self.store.orphaned(self.lease.live_since()):
             await self._take_over()
+        had_peers, self._had_peers = self._had_peers, self.lease.peers > 0
         if self.lease.peers:
             working = [task_id for task_id, work in self._running.items() if not work.finishing]
             for task_id in await self.store.not_held(self.runner_id, working):
                 log.info("task %s: cancelled or taken over elsewhere; its call is dropped", task_id,
                          extra={"task": task_id})
                 self.interrupt(task_id)
+        if self.lease.peers or had_peers:  # what peers queued, or gave back as the last one stopped
             self.wake()
 
     def stop_claiming(self) -> None:

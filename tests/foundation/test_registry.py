@@ -78,16 +78,8 @@ async def test_a_unit_starts_without_the_agent_and_registers_once_it_answers(tmp
 async def test_the_edge_takes_passing_instances_in_turn_and_drops_one_that_leaves(
     agent: tuple[FakeConsulAgent, str], settings: Settings
 ) -> None:
-    fake, _ = agent
     async with AsyncExitStack() as stack:
-        await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
-        first = await start(SPEECH, settings, stack, port=settings.ports["speech"], metrics_port=0)
-        second_stack = AsyncExitStack()
-        second = await start(SPEECH, Settings.from_env(env_for(
-            settings.data_dir.parent / "second", CONSUL_HTTP_ADDR=agent[1], CONSUL_CHECK_INTERVAL="0.1",
-            AGENTMESH_SUPERVISED="1", JWT_SECRET=settings.jwt_secret)), second_stack, metrics_port=0)
-        await _until(lambda: sum(s.name == "agentmesh-speech" and s.status == "passing"
-                                 for s in fake.services.values()) == 2)
+        first, second, second_stack = await _two_speech_replicas(agent, settings, stack)
         async with TestClient(TestServer(create_app(settings))) as edge:
             reply = await edge.post("/api/v1/auth/register", json={"email": "ada@example.com",
                                                                      "password": "correct horse 1"})
@@ -106,6 +98,21 @@ async def test_the_edge_takes_passing_instances_in_turn_and_drops_one_that_leave
             assert _calls(first) == 7
 
 
+async def _two_speech_replicas(agent: tuple[FakeConsulAgent, str], settings: Settings,
+                               stack: AsyncExitStack) -> tuple[RunningUnit, RunningUnit, AsyncExitStack]:
+    """The auth unit and two speech units, both passing in Consul; the second on a stack of its own."""
+    fake, address = agent
+    await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
+    first = await start(SPEECH, settings, stack, port=settings.ports["speech"], metrics_port=0)
+    second_stack = AsyncExitStack()
+    second = await start(SPEECH, Settings.from_env(env_for(
+        settings.data_dir.parent / "second", CONSUL_HTTP_ADDR=address, CONSUL_CHECK_INTERVAL="0.1",
+        AGENTMESH_SUPERVISED="1", JWT_SECRET=settings.jwt_secret)), second_stack, metrics_port=0)
+    await _until(lambda: sum(s.name == "agentmesh-speech" and s.status == "passing"
+                             for s in fake.services.values()) == 2)
+    return first, second, second_stack
+
+
 def _calls(unit: RunningUnit) -> int:
     return int(unit.metrics.registry.get_sample_value(
         "grpc_server_started_total", {"grpc_service": "agentmesh.v1.LlmService", "grpc_method": "ListModels"}) or 0)
@@ -115,16 +122,8 @@ def _calls(unit: RunningUnit) -> int:
 async def test_a_unit_calls_another_units_passing_instances_in_turn(
     agent: tuple[FakeConsulAgent, str], settings: Settings
 ) -> None:
-    fake, _ = agent
     async with AsyncExitStack() as stack:
-        await start(AUTH, settings, stack, port=settings.ports["auth"], metrics_port=0)
-        first = await start(SPEECH, settings, stack, port=settings.ports["speech"], metrics_port=0)
-        second_stack = AsyncExitStack()
-        second = await start(SPEECH, Settings.from_env(env_for(
-            settings.data_dir.parent / "second", CONSUL_HTTP_ADDR=agent[1], CONSUL_CHECK_INTERVAL="0.1",
-            AGENTMESH_SUPERVISED="1", JWT_SECRET=settings.jwt_secret)), second_stack, metrics_port=0)
-        await _until(lambda: sum(s.name == "agentmesh-speech" and s.status == "passing"
-                                 for s in fake.services.values()) == 2)
+        first, second, second_stack = await _two_speech_replicas(agent, settings, stack)
         channel = unit_channel(settings, "speech")  # what the agent, task and persona units call speech over
         stack.push_async_callback(channel.close)
         assert isinstance(channel, BalancedChannel)

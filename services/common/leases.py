@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from services.common.protoutil import new_id
 from services.common.storage import Database, Migration, Row, Statement
@@ -141,3 +142,112 @@ class Lease:
                 raise
             except Exception:
                 log.exception("%s lease %s: renewal failed; trying again", self.role, self.runner_id)
+
+
+@dataclass(slots=True)
+class Worker:
+    """One item's worker in a LeasedRunner."""
+
+    task: asyncio.Task[None]
+    claimed: bool = False  # its item runs under this runner's lease
+    finishing: bool = False  # it writes its own final state: cancelling it would undo that or lose its events
+
+
+class LeasedRunner:
+    """What a unit's background runner of stored items shares with the others once replicas come in.
+
+    The items are rows of `table` (id column `key`, a `status`, the claiming `runner_id`, `created_at`).
+    A subclass claims an item (queued -> running, setting `runner_id` to `lease.runner_id`) in its
+    `_work(item_id)` and marks the worker `claimed`, then `finishing` before it writes the item's final
+    state; it settles the items of lapsed runners in `_take_over()`. This class starts workers, runs the
+    queue, takes over at start and at every renewal, and drops the workers whose item is no longer this
+    runner's (stopped through another replica, or taken over after this runner's lease lapsed).
+    """
+
+    def __init__(self, db: Database, lease: Lease, *, table: str, key: str, noun: str) -> None:
+        self.db = db
+        self.lease = lease
+        self.table = table
+        self.key = key
+        self.noun = noun
+        self.orphaned = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"  # one parameter: live_since
+        self._running: dict[str, Worker] = {}
+        self._closing = False
+        self._had_peers = False  # peers were about at the last renewal: one that left may have given work back
+        lease.on_renew.append(self._on_renew)
+
+    async def recover(self) -> int:
+        """Settle what crashed runners left running, then run every queued item; how many were interrupted.
+        The lease is taken first, so that peers starting meanwhile leave this runner's work alone."""
+        self._had_peers = self.lease.peers > 0  # as the lease's acquire counted them
+        interrupted = await self._take_over()
+        await self._start_queued()
+        return interrupted
+
+    async def _take_over(self) -> int:
+        """Queue again (or fail) the running items of runners whose lease lapsed; how many there were."""
+        raise NotImplementedError
+
+    async def _work(self, item_id: str) -> None:
+        raise NotImplementedError
+
+    def start(self, item_id: str) -> None:
+        """Run the (stored, queued) item when a worker is free."""
+        if self._closing or item_id in self._running:
+            return
+        task = asyncio.create_task(self._work(item_id), name=f"{self.noun}-{item_id}")
+        self._running[item_id] = Worker(task)
+        task.add_done_callback(lambda _: self._running.pop(item_id, None))
+
+    async def _start_queued(self) -> None:
+        for row in await self.db.fetch_all(
+                f"SELECT {self.key} FROM {self.table} WHERE status = 'queued' ORDER BY created_at"):
+            self.start(row[self.key])
+
+    async def _on_renew(self) -> None:
+        """After each lease renewal: take over what a crashed replica left running; with peers about (or one
+        just gone), run what they queued and drop the workers whose item is no longer this runner's."""
+        if self._closing:
+            return
+        taken = 0
+        if await self.db.fetch_one(f"SELECT 1 AS found FROM {self.table} WHERE {self.orphaned} LIMIT 1",
+                                   (self.lease.live_since(),)) is not None:
+            taken = await self._take_over()
+            if taken:
+                log.warning("%s items of a runner whose lease lapsed taken over", self.noun,
+                            extra={"count": taken})
+        had_peers, self._had_peers = self._had_peers, self.lease.peers > 0
+        if taken or self.lease.peers or had_peers:
+            await self._start_queued()
+        if self.lease.peers:
+            await self._drop_lost()
+
+    async def _drop_lost(self) -> None:
+        """Cancel the workers whose item is no longer running under this runner; they write nothing more
+        (whoever changed the item recorded its state)."""
+        claimed = {item_id: worker for item_id, worker in self._running.items()
+                   if worker.claimed and not worker.finishing}
+        if not claimed:
+            return
+        held = await self.db.fetch_all(
+            f"SELECT {self.key} FROM {self.table} WHERE {self.key} IN ({', '.join('?' for _ in claimed)})"
+            " AND status = 'running' AND runner_id = ?", [*claimed, self.lease.runner_id])
+        still = {row[self.key] for row in held}
+        for item_id, worker in claimed.items():
+            if item_id in still or worker.finishing or self._running.get(item_id) is not worker:
+                continue
+            log.info("%s %s stopped or taken over through another replica; its worker is cancelled", self.noun,
+                     item_id, extra={"item": item_id})
+            worker.task.cancel()
+
+    async def _cancel_workers(self) -> None:
+        """A clean stop's first half: no new worker, and the running ones cancelled (those writing their
+        final state are let finish) and waited for. The subclass then gives this runner's items back."""
+        self._closing = True
+        workers = list(self._running.values())
+        for worker in workers:
+            if not worker.finishing:
+                worker.task.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.task

@@ -33,7 +33,6 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -41,7 +40,7 @@ import grpc
 from services.common.authctx import Actor
 from services.common.events.publisher import Publisher
 from services.common.feeds import Feeds
-from services.common.leases import LIVE_RUNNERS, Lease
+from services.common.leases import Lease, LeasedRunner
 from services.common.llm import ModelClient, ModelRequest, RemoteCallError
 from services.common.storage import Database, Row
 from services.persona import model
@@ -51,49 +50,24 @@ log = logging.getLogger("agentmesh.persona")
 
 MAX_ATTEMPTS = 2
 
-# Executions running for an executor whose lease has lapsed, or for none (claimed before leases existed);
-# the one parameter is `Lease.live_since()`.
-_ORPHANED = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"
-
-
-@dataclass
-class _Worker:
-    task: asyncio.Task[None]
-    claimed: bool = False  # its execution runs under this executor's lease
-    finishing: bool = False  # it writes its own final state: cancelling it would undo that or lose its events
-
-
-class Executor:
+class Executor(LeasedRunner):
     def __init__(self, db: Database, feeds: Feeds, events: Publisher, llm: ModelClient, lease: Lease, *,
                  workers: int, default_timeout: float) -> None:
-        self.db = db
+        super().__init__(db, lease, table="executions", key="execution_id", noun="persona-execution")
         self.feeds = feeds
         self.events = events
         self.llm = llm
-        self.lease = lease
         self.default_timeout = default_timeout
         self._slots = asyncio.Semaphore(workers)
-        self._running: dict[str, _Worker] = {}
-        self._closing = False
-        self._had_peers = False  # peers were about at the last renewal: one that left may have given work back
-        lease.on_renew.append(self._on_renew)
 
     def journal(self) -> Journal:
         return Journal(self.feeds, self.events)
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def recover(self) -> int:
-        """Settle what crashed executors left running, then run every queued execution; how many were
-        interrupted. The lease is taken first, so that peers starting meanwhile leave this one's work alone."""
-        self._had_peers = self.lease.peers > 0  # as the lease's acquire counted them
-        interrupted = await self._take_over()
-        await self._start_queued()
-        return interrupted
-
     async def _take_over(self) -> int:
         """Queue again (or fail) the executions of executors whose lease lapsed; how many there were."""
-        orphans = await self.db.fetch_all(f"SELECT execution_id, runner_id FROM executions WHERE {_ORPHANED}",
+        orphans = await self.db.fetch_all(f"SELECT execution_id, runner_id FROM executions WHERE {self.orphaned}",
                                           (self.lease.live_since(),))
         taken = 0
         for orphan in orphans:
@@ -120,54 +94,6 @@ class Executor:
             taken += 1
         return taken
 
-    async def _start_queued(self) -> None:
-        for row in await self.db.fetch_all(
-                "SELECT execution_id FROM executions WHERE status = 'queued' ORDER BY created_at"):
-            self.start(row["execution_id"])
-
-    async def _on_renew(self) -> None:
-        """After each lease renewal: take over what a crashed replica left running; with peers about (or one
-        just gone), run what they queued and drop the workers whose execution is no longer this one's."""
-        if self._closing:
-            return
-        taken = 0
-        if await self.db.fetch_one(f"SELECT 1 AS found FROM executions WHERE {_ORPHANED} LIMIT 1",
-                                   (self.lease.live_since(),)) is not None:
-            taken = await self._take_over()
-            if taken:
-                log.warning("executions of a replica whose lease lapsed taken over", extra={"count": taken})
-        had_peers, self._had_peers = self._had_peers, self.lease.peers > 0
-        if taken or self.lease.peers or had_peers:
-            await self._start_queued()
-        if self.lease.peers:
-            await self._drop_lost()
-
-    async def _drop_lost(self) -> None:
-        """Cancel the workers whose execution was stopped or deleted through another replica, or taken over
-        after this executor's lease lapsed; they write nothing more (whoever changed it recorded the state)."""
-        claimed = {execution_id: worker for execution_id, worker in self._running.items()
-                   if worker.claimed and not worker.finishing}
-        if not claimed:
-            return
-        held = await self.db.fetch_all(
-            f"SELECT execution_id FROM executions WHERE execution_id IN ({', '.join('?' for _ in claimed)})"
-            " AND status = 'running' AND runner_id = ?", [*claimed, self.lease.runner_id])
-        still = {row["execution_id"] for row in held}
-        for execution_id, worker in claimed.items():
-            if execution_id in still or worker.finishing or self._running.get(execution_id) is not worker:
-                continue
-            log.info("persona execution stopped or taken over by another replica; its worker is cancelled",
-                     extra={"execution_id": execution_id})
-            worker.task.cancel()
-
-    def start(self, execution_id: str) -> None:
-        """Run the (stored, queued) execution when a worker is free."""
-        if self._closing or execution_id in self._running:
-            return
-        task = asyncio.create_task(self._work(execution_id), name=f"persona-execution-{execution_id}")
-        self._running[execution_id] = _Worker(task)
-        task.add_done_callback(lambda _: self._running.pop(execution_id, None))
-
     async def stop(self, execution_id: str) -> None:
         """Cancel the execution's worker, if it runs here, and wait for it to let go (one already writing its
         final state is let finish: the stop recorded before has made that write a no-op, or came too late)."""
@@ -181,14 +107,7 @@ class Executor:
     async def close(self) -> None:
         """A clean stop: this executor's running executions go back to the queue, their attempt not counted
         (the lease is released after this)."""
-        self._closing = True
-        workers = list(self._running.values())
-        for worker in workers:
-            if not worker.finishing:
-                worker.task.cancel()
-        for worker in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker.task
+        await self._cancel_workers()
         await self.db.execute(
             "UPDATE executions SET status = 'queued', progress = 0, attempts = MAX(attempts - 1, 0), runner_id = ''"
             " WHERE status = 'running' AND runner_id = ?", (self.lease.runner_id,))

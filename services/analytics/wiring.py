@@ -26,13 +26,9 @@ async def build(resources: Resources) -> Mapping[str, object]:
     db, settings = resources.db, resources.settings
     lease = Lease(db, "behavior-analysis", ttl=settings.lease_ttl)
     runner = AnalysisRunner(db, lease)
-    await lease.acquire()
-    resources.stack.push_async_callback(lease.release)  # after the runner's close, which gives its work back
-    interrupted = await runner.recover()
+    interrupted = await runner.run(resources.stack)
     if interrupted:
         log.info("behaviour analyses interrupted by a restart settled", extra={"count": interrupted})
-    resources.stack.push_async_callback(runner.close)
-    lease.keep()
     hub = unit_channel(settings, "admin")
     resources.stack.push_async_callback(hub.close)
     events = publisher_from_settings(settings, resources.credentials)

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from services.common.protoutil import new_id
@@ -86,6 +87,15 @@ class Lease:
         """Renew the lease in the background until release()."""
         if self._loop is None:
             self._loop = asyncio.create_task(self._renewing(), name=f"lease-{self.role}")
+
+    def while_shared(self, action: Callable[[], None]) -> None:
+        """Do `action` after every renewal that finds peers (a unit's feeds read what peers wrote)."""
+
+        async def hook() -> None:
+            if self.peers:
+                action()
+
+        self.on_renew.append(hook)
 
     async def release(self) -> None:
         """Stop renewing and give the lease up (after the runner has given its work back)."""
@@ -183,6 +193,19 @@ class LeasedRunner:
         interrupted = await self._take_over()
         await self._start_queued()
         return interrupted
+
+    async def run(self, stack: AsyncExitStack) -> int:
+        """Take the lease, recover, and keep renewing; the stack stops the runner (its items given back) and
+        then releases the lease. How many items a crash had interrupted."""
+        await self.lease.acquire()
+        stack.push_async_callback(self.lease.release)
+        interrupted = await self.recover()
+        stack.push_async_callback(self.close)
+        self.lease.keep()
+        return interrupted
+
+    async def close(self) -> None:
+        raise NotImplementedError
 
     async def _take_over(self) -> int:
         """Queue again (or fail) the running items of runners whose lease lapsed; how many there were."""

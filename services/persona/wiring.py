@@ -38,18 +38,10 @@ async def assemble(resources: Resources, *, llm: ModelClient, publisher: Publish
     executor = Executor(db, feeds, publisher, llm, lease, workers=settings.persona_workers,
                         default_timeout=settings.llm_timeout)
 
-    async def catch_up() -> None:  # replicas: their events reach this process's watchers through storage
-        if lease.peers:
-            feeds.refresh()
-
-    lease.on_renew.append(catch_up)
-    await lease.acquire()
-    resources.stack.push_async_callback(lease.release)  # after the executor's close, which gives its work back
-    interrupted = await executor.recover()
+    lease.while_shared(feeds.refresh)  # replicas: their events reach this process's watchers through storage
+    interrupted = await executor.run(resources.stack)
     if interrupted:
         log.info("executions interrupted by a restart settled", extra={"count": interrupted})
-    resources.stack.push_async_callback(executor.close)
-    lease.keep()
     resources.on_drain.append(feeds.close)
     return {
         "agentmesh.v1.PersonaTemplateService": Templates(db, publisher),

@@ -51,12 +51,7 @@ async def assemble(resources: Resources, *, directory: WorkerDirectory, model: M
     lease = Lease(db, "task", ttl=settings.lease_ttl)
     runner = TaskRunner(store, directory, model, notices, lease, workers=settings.task_workers,
                         default_timeout=settings.task_timeout)
-
-    async def catch_up() -> None:  # replicas: their events reach this process's watchers through storage
-        if lease.peers:
-            feeds.refresh()
-
-    lease.on_renew.append(catch_up)
+    lease.while_shared(feeds.refresh)  # replicas: their events reach this process's watchers through storage
     engine = WorkflowEngine(db, runner, notices)
     catalog = WorkflowCatalog(db, engine, directory, feeds)
 

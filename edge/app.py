@@ -186,6 +186,8 @@ class Dispatcher:
             answer = {"X-Request-ID": request_id}
             return web.Response(status=204, headers={**extra, **answer} if extra else answer)
         answer = {"Content-Type": rendered.content_type, "X-Request-ID": request_id}
+        if rendered.headers:
+            answer.update(rendered.headers)
         if extra:
             answer = {**extra, **answer}
         return web.Response(status=rendered.status, body=rendered.body, headers=answer)

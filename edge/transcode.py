@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
-from google.protobuf import message_factory
+from google.protobuf import message_factory, struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -60,11 +60,19 @@ class BindError(ValueError):
 
 
 class Rendered(NamedTuple):
-    """A reply ready for the wire: status, bytes and their content type."""
+    """A reply ready for the wire: status, bytes, their content type, and headers the reply asked for."""
 
     status: int
     body: bytes
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# Headers an HttpBody reply may set through a google.protobuf.Struct in its `extensions` (the field the
+# HttpBody contract keeps for a response's own metadata); anything else there is ignored.
+BODY_HEADERS = {"content-disposition": "Content-Disposition", "cache-control": "Cache-Control",
+                "content-language": "Content-Language"}
+_STRUCT = "google.protobuf.Struct"
 
 
 def parse_json(raw: bytes) -> Any:
@@ -458,7 +466,24 @@ class MethodPlan:
 
 def _raw(status: int, body: Any) -> Rendered:
     content_type = body.content_type or "application/octet-stream"
-    return Rendered(status, bytes(body.data) if status != 204 else b"", content_type)
+    return Rendered(status, bytes(body.data) if status != 204 else b"", content_type, _body_headers(body))
+
+
+def _body_headers(body: Any) -> tuple[tuple[str, str], ...]:
+    """The allowed headers a Struct among the HttpBody's extensions names (single-line text values only)."""
+    found: list[tuple[str, str]] = []
+    for extension in body.extensions:
+        if extension.type_url.rpartition("/")[2] != _STRUCT:
+            continue
+        fields = struct_pb2.Struct()
+        if not extension.Unpack(fields):
+            continue
+        for key, value in fields.fields.items():
+            name = BODY_HEADERS.get(key.lower())
+            text = value.string_value if value.WhichOneof("kind") == "string_value" else None
+            if name is not None and text and "\r" not in text and "\n" not in text:
+                found.append((name, text))
+    return tuple(found)
 
 
 def event_id_getter(output: Descriptor) -> Callable[[Message], str] | None:

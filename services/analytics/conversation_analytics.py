@@ -93,7 +93,8 @@ class ConversationAnalytics:
             "first_message_at": _iso(float(r["first_at"])), "last_message_at": _iso(float(r["last_at"])),
         } for r in rows]
         about = {"report": "conversations", "start_date": request.start_date, "end_date": request.end_date}
-        return analytics_pb2.GetConversationReportResponse(report=reports.body(kind, lines, about))
+        report = reports.body(kind, lines, about, name="conversation-report")
+        return analytics_pb2.GetConversationReportResponse(report=report)
 
 
 def _iso(seconds: float) -> str:

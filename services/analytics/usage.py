@@ -207,7 +207,7 @@ class UsageAnalytics:
             rows = [{"day": _iso(p.start_time.ToNanoseconds() / 1e9), **_flat_usage(p.summary)} for p in board.daily]
             about.update(summary=_plain(board.usage), performance=_plain(board.performance),
                          tasks_by_status=dict(board.tasks_by_status))
-        return analytics_pb2.ExportAnalyticsReportResponse(report=reports.body(kind, rows, about))
+        return analytics_pb2.ExportAnalyticsReportResponse(report=reports.body(kind, rows, about, name="usage-report"))
 
     async def RecordUsage(self, request: analytics_pb2.RecordUsageRequest,
                           context: grpc.aio.ServicerContext) -> Any:

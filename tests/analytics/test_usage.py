@@ -12,6 +12,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -222,11 +223,14 @@ async def test_recorded_usage_gives_performance_figures_and_duplicates_change_no
         headers = {"Authorization": f"Bearer {alice.access_token}"}
         report = await edge.get("/api/v1/analytics/reports?format=csv&report=usage&group_by=agent", headers=headers)
         assert report.status == 200 and report.headers["Content-Type"].startswith("text/csv")
+        assert re.fullmatch(r'attachment; filename="usage-report-\d{4}-\d\d-\d\d\.csv"',
+                            report.headers["Content-Disposition"])
         rows = list(csv.DictReader(io.StringIO(await report.text())))
         assert sum(int(r["task_count"]) for r in rows) == 5 and {r["group"] for r in rows} == {"agt_1"}
         as_json = await edge.get("/api/v1/analytics/reports?report=performance", headers=headers)
         document = json.loads(await as_json.text())
         assert document["report"] == "performance" and document["tenant_id"] == alice.tenant_id
+        assert as_json.headers["Content-Disposition"].endswith('.json"')
         wrong = await edge.get("/api/v1/analytics/usage?granularity=fortnight", headers=headers)
         assert wrong.status == 400 and (await wrong.json())["error"]["code"] == "INVALID_ARGUMENT"
         inverted = await edge.get("/api/v1/analytics/dashboard?start_date=2025-02-01&end_date=2025-01-01",

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import orjson
 import pytest
 from agentmesh.v1 import admin_pb2
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from edge.jsoncodec import Codec, CodecOptions, descriptor_of
 from edge.pattern import split_path
@@ -286,6 +286,13 @@ def test_render_http_body_as_raw_bytes(shelves_router: Router) -> None:
     reply.report.content_type = "text/csv"
     reply.report.data = b"a,b\n"
     assert export.render(reply) == type(export.render(reply))(200, b"a,b\n", "text/csv")
+    headers = struct_pb2.Struct()
+    headers.update({"Content-Disposition": 'attachment; filename="a.csv"', "set-cookie": "no=1",
+                    "cache-control": "no-store\r\nX-Injected: 1", "content-language": 7})
+    reply.report.extensions.add().Pack(headers)
+    reply.report.extensions.add().Pack(struct_pb2.Value(string_value="not a Struct"))
+    # only allowed headers with one-line text values: no cookie, no header injection, no number
+    assert export.render(reply).headers == (("Content-Disposition", 'attachment; filename="a.csv"'),)
     download = _plan(shelves_router, "GET", "/v1/shelves/s1/download")
     raw = download.response_class(data=b"\x00")
     assert (download.render(raw).body, download.render(raw).content_type) == (b"\x00", "application/octet-stream")

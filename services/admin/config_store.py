@@ -31,11 +31,11 @@ from typing import Any
 from agentmesh.v1 import common_pb2
 
 from services.admin import config_keys
+from services.common import crud
 from services.common.authctx import Caller
 from services.common.errors import Aborted, FieldViolation, InvalidArgument
 from services.common.events import EventBus, EventBusUnavailable
 from services.common.listing import filter_sql, order_sql, snake
-from services.common.paging import page_of
 from services.common.storage import Database, Row
 from services.common.trail import ADMIN_PRINCIPAL
 
@@ -181,13 +181,9 @@ class ConfigDocuments:
         where += clauses
         params += values
         order = order_sql(request.order_by, HISTORY_COLUMNS, "version DESC", "version DESC")
-        window = page_of(request, default=50, maximum=500)
-        clause = " WHERE " + " AND ".join(where)
-        counted = await self.db.fetch_one(f"SELECT COUNT(*) AS n FROM config_versions{clause}", params)
-        total = int(counted["n"]) if counted else 0
-        rows = await self.db.fetch_all(f"SELECT * FROM config_versions{clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                                       [*params, window.limit, window.offset])
-        return [_version(row) for row in rows], total, window.next_token(total)
+        rows, total, token = await crud.page(self.db, "config_versions", where, params, order, request, default=50,
+                                             maximum=500)
+        return [_version(row) for row in rows], total, token
 
 
 def _typed(name: str, column: str, text: str) -> Any:

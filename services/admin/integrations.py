@@ -34,7 +34,7 @@ from services.admin.integration_model import (
     sealed_columns,
 )
 from services.admin.webhooks import Dispatcher, WebhookSender
-from services.common import authctx, contracts
+from services.common import authctx, contracts, crud
 from services.common.authctx import Caller
 from services.common.crud import changed_fields, required_id
 from services.common.crypto import SecretBox, SecretUnreadable
@@ -48,7 +48,6 @@ from services.common.errors import (
 )
 from services.common.events.envelope import HUB_ONLY_PREFIXES
 from services.common.listing import filter_sql, order_sql
-from services.common.paging import page_of
 from services.common.protoutil import new_id, seconds, struct_dict
 from services.common.storage import Database, Row, Transaction
 
@@ -146,14 +145,10 @@ class IntegrationServicer:
         where += clauses
         params += values
         order = order_sql(request.order_by, COLUMNS, "i.created_at DESC", "i.integration_id ASC")
-        window = page_of(request, default=50, maximum=200)
-        clause = " WHERE " + " AND ".join(where)
-        counted = await self.db.fetch_one(f"SELECT COUNT(*) AS n FROM integrations i{clause}", params)
-        total = int(counted["n"]) if counted else 0
-        rows = await self.db.fetch_all(f"SELECT i.* FROM integrations i{clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                                       [*params, window.limit, window.offset])
+        rows, total, token = await crud.page(self.db, "integrations i", where, params, order, request, default=50,
+                                             maximum=200)
         return admin_pb2.ListIntegrationsResponse(integrations=[integration_message(r) for r in rows],
-                                                  next_page_token=window.next_token(total), total_size=total)
+                                                  next_page_token=token, total_size=total)
 
     async def CreateIntegration(self, request: admin_pb2.CreateIntegrationRequest,
                                 context: grpc.aio.ServicerContext) -> Any:
@@ -293,15 +288,10 @@ class IntegrationServicer:
         where += clauses
         params += values
         order = order_sql(request.order_by, DELIVERY_COLUMNS, "seq DESC", "seq DESC")
-        window = page_of(request, default=50, maximum=200)
-        clause = " WHERE " + " AND ".join(where)
-        counted = await self.db.fetch_one(f"SELECT COUNT(*) AS n FROM deliveries{clause}", params)
-        total = int(counted["n"]) if counted else 0
-        rows = await self.db.fetch_all(f"SELECT * FROM deliveries{clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                                       [*params, window.limit, window.offset])
+        rows, total, token = await crud.page(self.db, "deliveries", where, params, order, request, default=50,
+                                             maximum=200)
         return admin_pb2.ListIntegrationDeliveriesResponse(deliveries=[delivery_message(r) for r in rows],
-                                                           next_page_token=window.next_token(total),
-                                                           total_size=total)
+                                                           next_page_token=token, total_size=total)
 
     @staticmethod
     async def _name_free(tx: Transaction, tenant_id: str, name: str, integration_id: str = "") -> None:

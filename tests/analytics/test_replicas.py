@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from services.analytics.schema import MIGRATIONS
 from services.common.leases import Lease
 from services.common.storage import Row
 from services.common.storage.postgres import PostgresDatabase
+from tests.waiting import until
 
 TTL = 1.0  # seconds a runner's lease outlives its last renewal (renewed every TTL / 5)
 TENANT = "org_replicas"
@@ -137,7 +137,7 @@ async def test_a_starting_runner_leaves_a_live_ones_analysis_and_takes_over_a_cr
     async with shared.commits_held():
         await shared.queue("anl_held", "usr_ada")
         a.runner.start("anl_held")
-        await _until(lambda: _status(shared, "anl_held", "running"), "A claims the analysis")
+        await until(lambda: _status(shared, "anl_held", "running"), "A claims the analysis")
 
         b = await shared.start()  # its start-up recovery runs while A's worker waits for the commits
         await asyncio.sleep(TTL)  # and so do five of its renewals
@@ -151,9 +151,9 @@ async def test_a_starting_runner_leaves_a_live_ones_analysis_and_takes_over_a_cr
         async def claimed_by_b() -> bool:
             return (await shared.analysis("anl_held"))["runner_id"] == b.runner_id
 
-        await _until(claimed_by_b, "B takes the analysis over", within=4 * TTL)
+        await until(claimed_by_b, "B takes the analysis over", within=4 * TTL)
         assert time.monotonic() - crashed < 3 * TTL
-    await _until(lambda: _status(shared, "anl_held", "succeeded"), "B finishes it")
+    await until(lambda: _status(shared, "anl_held", "succeeded"), "B finishes it")
     row = await shared.analysis("anl_held")
     assert (row["attempts"], row["runner_id"], row["error"]) == (2, b.runner_id, "")
     assert row["patterns"] == row["pattern_count"] > 0
@@ -166,11 +166,11 @@ async def test_a_clean_stop_gives_back_only_the_runners_own_analyses(shared: Sha
     async with shared.commits_held():
         await shared.queue("anl_of_a", "usr_ada")
         a.runner.start("anl_of_a")
-        await _until(lambda: _status(shared, "anl_of_a", "running"), "A claims its analysis")
+        await until(lambda: _status(shared, "anl_of_a", "running"), "A claims its analysis")
         b = await shared.start()
         await shared.queue("anl_of_b", "usr_bo")
         b.runner.start("anl_of_b")  # A's one worker is busy: B claims it
-        await _until(lambda: _status(shared, "anl_of_b", "running"), "B claims its analysis")
+        await until(lambda: _status(shared, "anl_of_b", "running"), "B claims its analysis")
 
         await a.stop()
         given_back, kept = await shared.analysis("anl_of_a"), await shared.analysis("anl_of_b")
@@ -180,7 +180,7 @@ async def test_a_clean_stop_gives_back_only_the_runners_own_analyses(shared: Sha
 
     # B finishes its own, then runs what A gave back
     for analysis_id in ("anl_of_b", "anl_of_a"):
-        await _until(functools.partial(_status, shared, analysis_id, "succeeded"), f"{analysis_id} succeeds",
+        await until(functools.partial(_status, shared, analysis_id, "succeeded"), f"{analysis_id} succeeds",
                      within=4 * TTL)
         row = await shared.analysis(analysis_id)
         assert (row["attempts"], row["runner_id"]) == (1, b.runner_id)
@@ -190,12 +190,3 @@ async def test_a_clean_stop_gives_back_only_the_runners_own_analyses(shared: Sha
 async def _status(shared: Shared, analysis_id: str, status: str) -> bool:
     return (await shared.analysis(analysis_id))["status"] == status
 
-
-async def _until(check: Callable[[], bool | Awaitable[bool]], what: str, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        met = check()
-        if await met if inspect.isawaitable(met) else met:
-            return
-        assert time.monotonic() < deadline, f"not in time: {what}"
-        await asyncio.sleep(0.02)

@@ -12,10 +12,9 @@ renews and workers gone without giving their executions back.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from services.speech.wiring import SPEC as SPEECH
 from tests.auth.conftest import Account
 from tests.persona.conftest import People, env_for
 from tests.speech.openai_server import Failure, FakeOpenAi, answer_for
+from tests.waiting import until
 
 TTL = 1.0  # seconds a replica's lease outlives its last renewal (renewed every TTL / 5)
 HOLD = Failure(delay=30)  # an answer held back longer than any of these tests
@@ -176,7 +176,7 @@ async def test_a_starting_replica_leaves_a_live_ones_execution_and_takes_over_a_
     instance_id = await replicas.instance(a, people.admin, people.alice)
     openai_server.fail_next(HOLD)
     execution = await a.execute(people.alice, instance_id, "hold this")
-    await _until(lambda: (len(openai_server.completions()) == 1), "A calls the model")
+    await until(lambda: (len(openai_server.completions()) == 1), "A calls the model")
 
     b = await replicas.start()  # its start-up recovery runs while A's worker waits for the model
     await asyncio.sleep(TTL)  # and so do five of its renewals
@@ -190,7 +190,7 @@ async def test_a_starting_replica_leaves_a_live_ones_execution_and_takes_over_a_
     async def final() -> bool:
         return (await replicas.execution(execution.execution_id))["status"] not in ("queued", "running")
 
-    await _until(final, "B takes the execution over and finishes it", within=4 * TTL)
+    await until(final, "B takes the execution over and finishes it", within=4 * TTL)
     assert time.monotonic() - crashed < 3 * TTL
     row = await replicas.execution(execution.execution_id)
     assert (row["status"], row["attempts"], row["runner_id"]) == ("completed", 2, b.runner_id)
@@ -211,10 +211,10 @@ async def test_a_clean_stop_gives_back_only_the_replicas_own_executions(
     second = await replicas.instance(a, people.admin, people.alice)
     openai_server.fail_next(HOLD, HOLD)
     on_a = await a.execute(people.alice, first, "given back")
-    await _until(lambda: (len(openai_server.completions()) == 1), "A calls the model")
+    await until(lambda: (len(openai_server.completions()) == 1), "A calls the model")
     b = await replicas.start()
     on_b = await b.execute(people.alice, second, "kept")  # A's one worker is busy: B runs it
-    await _until(lambda: (len(openai_server.completions()) == 2), "B calls the model")
+    await until(lambda: (len(openai_server.completions()) == 2), "B calls the model")
     assert (await replicas.execution(on_b.execution_id))["runner_id"] == b.runner_id
 
     await a.stack.aclose()
@@ -230,7 +230,7 @@ async def test_a_clean_stop_gives_back_only_the_replicas_own_executions(
     async def done() -> bool:
         return (await replicas.execution(on_a.execution_id))["status"] == "completed"
 
-    await _until(done, "B runs the execution A gave back", within=4 * TTL)
+    await until(done, "B runs the execution A gave back", within=4 * TTL)
     row = await replicas.execution(on_a.execution_id)
     assert (row["attempts"], row["runner_id"]) == (1, b.runner_id)
     assert (await replicas.execution(on_b.execution_id))["status"] == "stopped"
@@ -247,7 +247,7 @@ async def test_a_stop_through_one_replica_reaches_the_worker_on_the_other(
     assert (await watch.read()).event.type == "instance.snapshot"
     openai_server.fail_next(HOLD)
     execution = await a.execute(people.alice, instance_id, "stop me elsewhere")
-    await _until(lambda: (len(openai_server.completions()) == 1), "a replica calls the model")
+    await until(lambda: (len(openai_server.completions()) == 1), "a replica calls the model")
     # B's watcher sees what A recorded (the queueing, at least) through the database
     frames = [(await asyncio.wait_for(watch.read(), 3)).event.type for _ in range(3)]
     assert frames == ["instance.status.changed", "execution.started", "execution.progress"]
@@ -258,7 +258,7 @@ async def test_a_stop_through_one_replica_reaches_the_worker_on_the_other(
     began = time.monotonic()
     stopped = await other.stop_instance(people.alice, instance_id, "not needed")
     assert stopped.status == "stopped"
-    await _until(lambda: (not holder.working(execution.execution_id)), "the holder drops its worker",
+    await until(lambda: (not holder.working(execution.execution_id)), "the holder drops its worker",
                  within=2.0)
     assert time.monotonic() - began < 1.0
     frames = [(await asyncio.wait_for(watch.read(), 3)).event.type for _ in range(2)]
@@ -272,12 +272,3 @@ async def test_a_stop_through_one_replica_reaches_the_worker_on_the_other(
                              "execution.stopped", "instance.status.changed"]
     assert len(openai_server.completions()) == 1
 
-
-async def _until(check: Callable[[], bool | Awaitable[bool]], what: str, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        met = check()
-        if await met if inspect.isawaitable(met) else met:
-            return
-        assert time.monotonic() < deadline, f"not in time: {what}"
-        await asyncio.sleep(0.02)

@@ -6,28 +6,14 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import grpc
 
 from services.common.settings import Settings
 from services.healthcheck import check_unit
 from tests.task.e2e.conftest import mesh_env
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            if await predicate():
-                return
-        except grpc.aio.AioRpcError:
-            pass
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.05)
 
 
 async def _spawn(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -55,7 +41,7 @@ class TaskProcess:
             report = await check_unit(self.settings, "task", wait=0.5)
             return all(v == "SERVING" for v in report.values())
 
-        await until(serving, 20, "the task unit serving: " + self.log.read_text())
+        await until(serving, "the task unit serving: " + self.log.read_text(), 20)
 
     async def kill(self) -> None:
         process = self.processes[-1]

@@ -18,7 +18,8 @@ from services.common.settings import Settings
 from tests.auth.conftest import Account
 from tests.task.e2e.conftest import Mesh, mesh_env, open_mesh
 from tests.task.e2e.llm_server import HoldingModelServer
-from tests.task.e2e.task_process import TaskProcess, until
+from tests.task.e2e.task_process import TaskProcess
+from tests.waiting import until
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -56,7 +57,7 @@ async def test_a_clean_stop_gives_running_tasks_back_to_the_queue(tmp_path: Path
         quick = await mesh.agent(alice, "quick")
         acknowledged = await _submit(mesh, alice, held, ["hold: a", "hold: b"])
         acknowledged += await _submit(mesh, alice, quick, [f"quick {i}" for i in range(4)])
-        await until(lambda: _holding(model_server, 2), 5, "two held calls")
+        await until(lambda: _holding(model_server, 2), "two held calls", 5)
         await first_life.aclose()  # a clean stop while two tasks run and four wait
         tasks = await _read_db_statuses(settings)
         assert sorted(tasks.values()) == ["queued"] * 6
@@ -66,7 +67,7 @@ async def test_a_clean_stop_gives_running_tasks_back_to_the_queue(tmp_path: Path
         async def all_final() -> bool:
             return all(t.status in FINAL for t in (await _tasks(mesh, alice)).values())
 
-        await until(all_final, 15, "every task final after the restart")
+        await until(all_final, "every task final after the restart", 15)
         tasks_after = await _tasks(mesh, alice)
         assert set(tasks_after) == set(acknowledged)
         assert {t.status for t in tasks_after.values()} == {"succeeded"}
@@ -96,13 +97,13 @@ async def test_sigkill_while_tasks_run_loses_nothing(tmp_path: Path, model_serve
             held = await mesh.agent(alice, "held", kind="openai")
             quick = await mesh.agent(alice, "quick")
             stuck = await _submit(mesh, alice, held, ["hold: one", "hold: two"])
-            await until(lambda: _holding(model_server, 2), 10, "two held calls")
+            await until(lambda: _holding(model_server, 2), "two held calls", 10)
             waiting = await _submit(mesh, alice, quick, [f"quick {i}" for i in range(10)])
             await unit.kill()  # both workers busy with held calls, ten tasks queued
 
             await unit.start()
             # The two interrupted tasks run again (their second and last attempt) and are held again.
-            await until(lambda: _twice(model_server), 10, "the interrupted tasks tried again")
+            await until(lambda: _twice(model_server), "the interrupted tasks tried again", 10)
             await unit.kill()
 
             await unit.start()
@@ -110,7 +111,7 @@ async def test_sigkill_while_tasks_run_loses_nothing(tmp_path: Path, model_serve
             async def all_final() -> bool:
                 return all(t.status in FINAL for t in (await _tasks(mesh, alice)).values())
 
-            await until(all_final, 20, "every task final")
+            await until(all_final, "every task final", 20)
             tasks = await _tasks(mesh, alice)
             assert set(tasks) == {*stuck, *waiting}  # none lost
             for task_id in stuck:
@@ -151,7 +152,7 @@ async def test_a_workflow_run_survives_a_sigkill(tmp_path: Path, model_server: H
             request = task_pb2.ExecuteWorkflowRequest(workflow_id=workflow.workflow_id)
             request.input_data.update({"topic": "durable"})
             run = (await mesh.workflows.ExecuteWorkflow(request, metadata=alice.metadata)).run
-            await until(lambda: _holding(model_server, 1), 10, "the second step held")
+            await until(lambda: _holding(model_server, 1), "the second step held", 10)
             await unit.kill()  # the first step done, the second in flight, the third not started
             model_server.release()
             await unit.start()
@@ -161,7 +162,7 @@ async def test_a_workflow_run_survives_a_sigkill(tmp_path: Path, model_server: H
                     workflow_id=workflow.workflow_id, run_id=run.run_id), metadata=alice.metadata)
                 return got.run.status in FINAL
 
-            await until(finished, 20, "the run finished after the restart")
+            await until(finished, "the run finished after the restart", 20)
             got = (await mesh.workflows.GetWorkflowRun(task_pb2.GetWorkflowRunRequest(
                 workflow_id=workflow.workflow_id, run_id=run.run_id), metadata=alice.metadata)).run
             assert got.status == "succeeded"

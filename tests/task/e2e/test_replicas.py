@@ -22,7 +22,8 @@ from services.task.wiring import SPEC as TASK
 from tests.conftest import free_port
 from tests.task.e2e.conftest import Mesh, open_mesh
 from tests.task.e2e.llm_server import HoldingModelServer
-from tests.task.e2e.task_process import TaskProcess, until
+from tests.task.e2e.task_process import TaskProcess
+from tests.waiting import until
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -58,7 +59,7 @@ async def test_two_replicas_share_work_and_survive_a_sigkill(tmp_path: Path, mod
             on_a = mesh.tasks
             one = await _submit(on_a, alice.metadata, held, "hold: one")
             two = await _submit(on_a, alice.metadata, held, "hold: two")
-            await until(lambda: _holding(model_server, 2), 10, "replica A's two workers held")
+            await until(lambda: model_server.holding == 2, "replica A's two workers held", 10)
 
             # Replica B starts while A works: A's tasks are A's (its lease is live), not a crash's leftovers.
             b_port = free_port()
@@ -78,7 +79,7 @@ async def test_two_replicas_share_work_and_survive_a_sigkill(tmp_path: Path, mod
                 rows = await _rows(settings)
                 return all(rows[f"quick {i}"]["status"] == "succeeded" for i in range(6))
 
-            await until(quick_done, 10, "replica B worked what A queued")
+            await until(quick_done, "replica B worked what A queued", 10)
             rows = await _rows(settings)
             assert all(rows[f"quick {i}"]["attempts"] == 1 for i in range(6))
             assert model_server.holding == 2  # A still holds both
@@ -92,16 +93,16 @@ async def test_two_replicas_share_work_and_survive_a_sigkill(tmp_path: Path, mod
                     events.append(reply.event)
 
             watcher = asyncio.create_task(watch())
-            await until(lambda: _some(events), 5, "the watcher's first frame")
+            await until(lambda: bool(events), "the watcher's first frame", 5)
             cancelled = await on_b.CancelTask(task_pb2.CancelTaskRequest(task_id=one), metadata=alice.metadata)
             assert cancelled.task.status == "cancelled"
-            await until(lambda: _dropped(model_server, "hold: one"), 3, "A dropped the cancelled call")
+            await until(lambda: model_server.abandoned["hold: one"] == 1, "A dropped the cancelled call", 3)
             await asyncio.wait_for(watcher, 5)
             assert events[-1].status == "cancelled"
 
             # A dies mid-task: once its lease lapses B takes "hold: two" over (its second attempt).
             await replica_a.kill()
-            await until(lambda: _requests(model_server, "hold: two", 2), 10, "B took the task over")
+            await until(lambda: model_server.requests["hold: two"] == 2, "B took the task over", 10)
             rows = await _rows(settings)
             assert rows["hold: two"]["runner_id"] not in ("", a_runner)
             model_server.release()
@@ -109,7 +110,7 @@ async def test_two_replicas_share_work_and_survive_a_sigkill(tmp_path: Path, mod
             async def all_final() -> bool:
                 return all(r["status"] in FINAL for r in (await _rows(settings)).values())
 
-            await until(all_final, 10, "every task final")
+            await until(all_final, "every task final", 10)
             rows = await _rows(settings)
             assert len(rows) == 8  # nothing lost, nothing doubled
             assert (rows["hold: one"]["status"], rows["hold: one"]["attempts"]) == ("cancelled", 1)
@@ -121,19 +122,3 @@ async def test_two_replicas_share_work_and_survive_a_sigkill(tmp_path: Path, mod
                 task_pb2.ListTasksRequest(page_size=50), metadata=alice.metadata)).tasks}
     finally:
         await replica_a.close()
-
-
-async def _holding(server: HoldingModelServer, count: int) -> bool:
-    return server.holding == count
-
-
-async def _some(events: list[task_pb2.TaskEvent]) -> bool:
-    return bool(events)
-
-
-async def _dropped(server: HoldingModelServer, prompt: str) -> bool:
-    return server.abandoned[prompt] == 1
-
-
-async def _requests(server: HoldingModelServer, prompt: str, count: int) -> bool:
-    return server.requests[prompt] == count

@@ -26,7 +26,7 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from edge.routes import upstream_key
-from services.common.channels import insecure_channel
+from services.common.channels import BalancedChannel, insecure_channel
 from services.common.policy import MethodInfo
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
@@ -95,6 +95,7 @@ class UpstreamPool:
         self._unary: dict[str, Unary] = {}
         self._stream: dict[str, Any] = {}
         self._retiring: dict[asyncio.Task[None], grpc.aio.Channel] = {}
+        self._balanced: dict[str, BalancedChannel] = {}
 
     def check(self, methods: Iterable[MethodInfo]) -> None:
         """Refuse to start when a routed method has nowhere to go."""
@@ -131,6 +132,8 @@ class UpstreamPool:
             return
         log.info("upstream replicas changed", extra={"upstream": key, "replicas": list(replicas)})
         self._replicas[key] = replicas
+        if key in self._balanced:
+            self._balanced[key].replace(replicas)
         for info, method_key in self._methods:
             if method_key == key:
                 self._prepare(info, key)
@@ -156,8 +159,15 @@ class UpstreamPool:
         return channel
 
     def channel(self, key: str) -> grpc.aio.Channel:
-        """The shared grpc.aio channel to an upstream (a unit name or a service) at its configured address."""
-        return self._channel_at(self._addresses[key])
+        """A channel to an upstream (a unit name or a service) for the edge's own calls (API keys, maintenance,
+        health): each call to the next of its replicas, over the pool's channels; the configured address
+        while none is known."""
+        balanced = self._balanced.get(key)
+        if balanced is None:
+            balanced = self._balanced[key] = BalancedChannel(self._addresses[key], factory=self._channel_at,
+                                                             owns_channels=False)
+            balanced.replace(self._replicas[key])
+        return balanced
 
     def unary(self, full_method: str) -> Unary:
         """The method's callable: `await pool.unary(m)(request, timeout=..., metadata=...)`."""

@@ -119,9 +119,11 @@ class BalancedChannel(Channel):  # type: ignore[misc]  # grpc.aio has no type hi
     go to the configured address, so a caller gets the unit's own answer (UNAVAILABLE) rather than none.
     """
 
-    def __init__(self, address: str, *, factory: Callable[[str], Channel] | None = None) -> None:
+    def __init__(self, address: str, *, factory: Callable[[str], Channel] | None = None,
+                 owns_channels: bool = True) -> None:
         self.address = address
         self._factory = factory or insecure_channel
+        self._owns = owns_channels  # False: the factory's owner (the edge's pool) closes them
         self._replicas: tuple[str, ...] = (address,)
         self._turn = itertools.count()
         self._channels: dict[str, Channel] = {}
@@ -138,7 +140,9 @@ class BalancedChannel(Channel):  # type: ignore[misc]  # grpc.aio has no type hi
         log.info("replicas changed", extra={"address": self.address, "replicas": list(replicas)})
         self._replicas = replicas
         for gone in [a for a in self._channels if a not in replicas]:
-            self._spawn(self._retire(self._channels.pop(gone)))
+            channel = self._channels.pop(gone)
+            if self._owns:
+                self._spawn(self._retire(channel))
 
     def follow(self, settings: Settings, unit: str) -> None:
         """Keep the replicas those of Consul's passing instances of the unit, until close()."""
@@ -196,7 +200,7 @@ class BalancedChannel(Channel):  # type: ignore[misc]  # grpc.aio has no type hi
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
+        for channel in channels if self._owns else ():
             await channel.close(grace)
 
     async def __aenter__(self) -> BalancedChannel:

@@ -85,6 +85,8 @@ async def test_the_edge_takes_passing_instances_in_turn_and_drops_one_that_leave
                                                                      "password": "correct horse 1"})
             headers = {"Authorization": f"Bearer {(await reply.json())['access_token']}"}
             await _until(lambda: len(edge.app[DISPATCHER].pool.replicas("speech")) == 2)
+            side = edge.app[DISPATCHER].pool.channel("speech")  # the edge's own calls (health) balance too
+            assert isinstance(side, BalancedChannel) and len(side.replicas) == 2
             for _ in range(6):
                 answered = await edge.get("/api/v1/llm/models", headers=headers)
                 assert answered.status == 200
@@ -93,6 +95,7 @@ async def test_the_edge_takes_passing_instances_in_turn_and_drops_one_that_leave
             await second.drain(0)  # leaves Consul first: the edge stops sending to it
             await second_stack.aclose()
             await _until(lambda: len(edge.app[DISPATCHER].pool.replicas("speech")) == 1)
+            assert side.replicas == edge.app[DISPATCHER].pool.replicas("speech")
             for _ in range(4):
                 assert (await edge.get("/api/v1/llm/models", headers=headers)).status == 200
             assert _calls(first) == 7

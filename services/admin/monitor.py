@@ -1,7 +1,9 @@
 """Health of the platform: every unit, the edge and the admin unit's dependencies, probed in parallel.
 
-Units are asked with the standard gRPC health check (grpc.health.v1) at their
-configured address (AGENTMESH_<UNIT>_HOST/_PORT), the whole server and, for
+Units are asked with the standard gRPC health check (grpc.health.v1): every
+instance Consul lists as passing when it is configured (a unit is healthy while
+one answers, degraded while some do not, and `instances` counts those that
+answer), else the configured address (AGENTMESH_<UNIT>_HOST/_PORT); the whole server and, for
 the speech unit's parts, its services: stt and tts are
 agentmesh.v1.SpeechService, llm is agentmesh.v1.LlmService, each with the
 round trip's latency. The edge ("gateway") is asked on its /health, which
@@ -16,6 +18,7 @@ from the process start time their /metrics report (services.admin.sampler).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.admin.sampler import MetricsSampler
 from services.common.channels import insecure_channel
 from services.common.events import EventBus
+from services.common.registry import follow_instances
 from services.common.settings import UNITS, Settings
 from services.common.storage import Database
 
@@ -51,6 +55,8 @@ class Probe:
     message: str = ""
     uptime: int = 0
     slow: bool = False
+    instances: int = 0  # of a unit: how many answered
+    partial: bool = False  # of a unit: some instances did not answer
 
 
 class Monitor:
@@ -59,14 +65,39 @@ class Monitor:
         self.db = db
         self.bus = bus
         self.sampler = sampler
-        self._channels = {unit: insecure_channel(settings.address(unit), own_http2=False) for unit in UNITS}
+        self._replicas: dict[str, tuple[str, ...]] = {unit: (settings.address(unit),) for unit in UNITS}
+        self._channels: dict[str, grpc.aio.Channel] = {}  # by address
         self._session: aiohttp.ClientSession | None = None
+        self._following: list[asyncio.Task[None]] = []
+        self._follow()
+
+    def _follow(self) -> None:
+        """With Consul, probe each unit's passing instances (else its configured address); made in the loop."""
+        if not self.settings.consul_http_addr:
+            return
+        for unit in UNITS:
+            def changed(found: list[str], unit: str = unit) -> None:
+                self._replicas[unit] = tuple(found) or (self.settings.address(unit),)
+
+            self._following.append(asyncio.get_running_loop().create_task(
+                follow_instances(self.settings, unit, changed), name=f"monitor-{unit}"))
 
     async def aclose(self) -> None:
+        for task in self._following:
+            task.cancel()
+        for task in self._following:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for channel in self._channels.values():
             await channel.close()
         if self._session is not None:
             await self._session.close()
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = insecure_channel(address, own_http2=False)
+        return channel
 
     async def _timed(self, check: Callable[[], Awaitable[Probe]], deadline: float) -> Probe:
         started = time.perf_counter()
@@ -77,11 +108,25 @@ class Monitor:
             return Probe(False, (time.perf_counter() - started) * 1000, f"no answer within {deadline:g}s")
         latency = (time.perf_counter() - started) * 1000
         return Probe(probe.healthy, latency, probe.message, probe.uptime,
-                     probe.healthy and latency > deadline * 500)
+                     probe.healthy and latency > deadline * 500, probe.instances)
 
     async def unit(self, unit: str, service: str, deadline: float) -> Probe:
+        """Every instance at once: healthy while one answers SERVING (the fastest one's latency)."""
+        addresses = self._replicas[unit]
+        probes = await asyncio.gather(*(self.instance(address, service, deadline) for address in addresses))
+        answering = [probe for probe in probes if probe.healthy]
+        if not answering:
+            return probes[0] if len(probes) == 1 else Probe(False, min(p.latency_ms for p in probes),
+                                                            f"no instance answers: {probes[0].message}")
+        fastest = min(answering, key=lambda probe: probe.latency_ms)
+        failing = [probe for probe in probes if not probe.healthy]
+        message = f"{len(failing)} of {len(probes)} instances not answering: {failing[0].message}" if failing else ""
+        return Probe(True, fastest.latency_ms, message, slow=fastest.slow, instances=len(answering),
+                     partial=bool(failing))
+
+    async def instance(self, address: str, service: str, deadline: float) -> Probe:
         async def check() -> Probe:
-            stub = health_pb2_grpc.HealthStub(self._channels[unit])
+            stub = health_pb2_grpc.HealthStub(self._channel(address))
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline)
             except grpc.aio.AioRpcError as exc:
@@ -91,7 +136,7 @@ class Monitor:
                 return Probe(False, 0.0, reason.get(exc.code(), exc.code().name))
             status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-            return Probe(serving, 0.0, "" if serving else f"{status} (starting or draining)")
+            return Probe(serving, 0.0, "" if serving else f"{status} (starting or draining)", instances=int(serving))
 
         return await self._timed(check, deadline)
 
@@ -153,10 +198,11 @@ class Monitor:
 
 def status_message(name: str, probe: Probe, monitor: Monitor, checked: timestamp_pb2.Timestamp
                    ) -> admin_pb2.ServiceStatus:
-    status = "unhealthy" if not probe.healthy else "degraded" if probe.slow else "healthy"
+    status = "unhealthy" if not probe.healthy else "degraded" if probe.slow or probe.partial else "healthy"
+    instances = probe.instances if name in UNITS or name in PARTS else int(probe.healthy)
     return admin_pb2.ServiceStatus(
         healthy=probe.healthy, uptime=monitor.uptime_of(name, probe) if probe.healthy else 0, status=status,
-        version=VERSION, instances=1 if probe.healthy else 0, latency_ms=round(probe.latency_ms, 3),
+        version=VERSION, instances=instances, latency_ms=round(probe.latency_ms, 3),
         message=probe.message if not probe.slow else f"answered in {probe.latency_ms:.0f} ms",
         checked_at=checked,
     )

@@ -7,16 +7,18 @@ the agent's HTTP API and runs the gRPC checks itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import grpc
 import pytest
-from agentmesh.v1 import speech_pb2, speech_pb2_grpc
+from agentmesh.v1 import admin_pb2, admin_pb2_grpc, speech_pb2, speech_pb2_grpc
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import DISPATCHER
 from edge.mesh import create_app
+from services.admin.wiring import SPEC as ADMIN
 from services.auth.wiring import SPEC as AUTH
 from services.common.bootstrap import RunningUnit, start
 from services.common.channels import BalancedChannel, unit_channel
@@ -144,3 +146,39 @@ async def test_a_unit_calls_another_units_passing_instances_in_turn(
         for _ in range(4):
             await models.ListModels(speech_pb2.ListModelsRequest(), metadata=[("authorization", f"Bearer {token}")])
         assert _calls(first) == 7
+
+
+async def test_the_admin_monitor_counts_a_units_passing_instances(
+    agent: tuple[FakeConsulAgent, str], settings: Settings
+) -> None:
+    async with AsyncExitStack() as stack:
+        _, second, second_stack = await _two_speech_replicas(agent, settings, stack)
+        admin = await start(ADMIN, settings, stack, port=settings.ports["admin"], metrics_port=0)
+        issuer = TokenIssuer(Keys.from_settings(settings), settings)
+        token, _ = issuer.issue(typ="access", sub="root", role="admin", tid="platform")
+        channel = await stack.enter_async_context(grpc.aio.insecure_channel(f"127.0.0.1:{admin.port}"))
+        platform = admin_pb2_grpc.PlatformAdminServiceStub(channel)
+
+        async def speech() -> admin_pb2.ServiceStatus:
+            reply = await platform.GetServicesStatus(admin_pb2.GetServicesStatusRequest(),
+                                                     metadata=[("authorization", f"Bearer {token}")])
+            return reply.services["speech"]
+
+        await _until_async(lambda: _instances(speech, 2))
+        assert (await speech()).status in ("healthy", "degraded")
+        await second.drain(0)
+        await second_stack.aclose()
+        await _until_async(lambda: _instances(speech, 1))
+        status = await speech()
+        assert status.healthy and status.message == ""
+
+
+async def _instances(read: Callable[[], Awaitable[admin_pb2.ServiceStatus]], count: int) -> bool:
+    return (await read()).instances == count
+
+
+async def _until_async(condition: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

@@ -158,9 +158,13 @@ async def start(
     )
 
     address = f"{settings.host}:{settings.ports[spec.name] if port is None else port}"
-    bound = server.add_insecure_port(address)
+    try:  # grpcio raises where it once returned 0
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
     if bound == 0:
-        raise OSError(f"{spec.name}: cannot listen on {address}")
+        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken? "
+                      f"AGENTMESH_{spec.name.upper()}_PORT moves it)")
 
     db = await open_database(settings, spec.name, spec.migrations)
     stack.push_async_callback(db.close)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import grpc
@@ -20,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common import authctx
-from services.common.bootstrap import Resources, RunningUnit, UnitSpec
+from services.common.bootstrap import Resources, RunningUnit, UnitSpec, start
 from services.common.errors import (
     MAX_MESSAGE_CHARS,
     MAX_VIOLATIONS,
@@ -253,3 +255,16 @@ async def test_metrics_count_calls_by_method_and_code(
     )
     assert "grpc_server_handling_seconds_bucket" in text
     assert 'grpc_server_in_flight{grpc_method="GetMe",grpc_service="agentmesh.v1.UserService"} 0.0' in text
+
+
+async def test_a_taken_port_is_a_clear_start_up_error(settings: Settings) -> None:
+    async def build(resources: Resources) -> dict[str, object]:
+        return {}
+
+    with socket.socket() as taken:  # listening without SO_REUSEPORT: gRPC cannot share it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with AsyncExitStack() as stack:
+            with pytest.raises(OSError, match=rf"agent: cannot listen on 127\.0\.0\.1:{port} .*AGENTMESH_AGENT_PORT"):
+                await start(UnitSpec(name="agent", build=build), settings, stack, port=port, metrics_port=0)

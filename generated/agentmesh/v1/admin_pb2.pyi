@@ -689,6 +689,34 @@ class DeleteBotCommandResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class InvokeBotCommandRequest(_message.Message):
+    __slots__ = ("name", "args", "conversation_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    args: str
+    conversation_id: str
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[str] = ..., conversation_id: _Optional[str] = ...) -> None: ...
+
+class InvokeBotCommandResponse(_message.Message):
+    __slots__ = ("found", "accepted", "action", "reply_text", "prompt", "error_message", "invocation_count")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INVOCATION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    accepted: bool
+    action: str
+    reply_text: str
+    prompt: str
+    error_message: str
+    invocation_count: int
+    def __init__(self, found: _Optional[bool] = ..., accepted: _Optional[bool] = ..., action: _Optional[str] = ..., reply_text: _Optional[str] = ..., prompt: _Optional[str] = ..., error_message: _Optional[str] = ..., invocation_count: _Optional[int] = ...) -> None: ...
+
 class Notification(_message.Message):
     __slots__ = ("notification_id", "tenant_id", "user_id", "title", "message", "level", "channel", "kind", "subject_id", "data", "status", "read", "read_at", "sender_id", "created_at", "delivered_at")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]

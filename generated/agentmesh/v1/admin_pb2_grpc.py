@@ -648,7 +648,7 @@ class BotAdminServiceStub:
     ---------------------------------------------------------------------------
 
     BotAdminService administers the chat bot: its configuration, status,
-    statistics and commands.
+    statistics and commands, and runs the commands users send in the chat.
     """
 
     def __init__(self, channel):
@@ -697,6 +697,11 @@ class BotAdminServiceStub:
                 request_serializer=agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandRequest.SerializeToString,
                 response_deserializer=agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandResponse.FromString,
                 _registered_method=True)
+        self.InvokeBotCommand = channel.unary_unary(
+                '/agentmesh.v1.BotAdminService/InvokeBotCommand',
+                request_serializer=agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandRequest.SerializeToString,
+                response_deserializer=agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandResponse.FromString,
+                _registered_method=True)
 
 
 class BotAdminServiceServicer:
@@ -705,7 +710,7 @@ class BotAdminServiceServicer:
     ---------------------------------------------------------------------------
 
     BotAdminService administers the chat bot: its configuration, status,
-    statistics and commands.
+    statistics and commands, and runs the commands users send in the chat.
     """
 
     def GetBotConfig(self, request, context):
@@ -765,6 +770,17 @@ class BotAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InvokeBotCommand(self, request, context):
+        """Runs a command a user sent in the chat. Internal: the speech unit calls
+        it with its service token, acting for the user (x-user-* metadata), whose
+        role decides what they may run. A command that is unknown, disabled,
+        above the user's role or whose webhook failed is an error_message for the
+        user, not an error status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BotAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -808,6 +824,11 @@ def add_BotAdminServiceServicer_to_server(servicer, server):
                     request_deserializer=agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandRequest.FromString,
                     response_serializer=agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandResponse.SerializeToString,
             ),
+            'InvokeBotCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvokeBotCommand,
+                    request_deserializer=agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandRequest.FromString,
+                    response_serializer=agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentmesh.v1.BotAdminService', rpc_method_handlers)
@@ -822,7 +843,7 @@ class BotAdminService:
     ---------------------------------------------------------------------------
 
     BotAdminService administers the chat bot: its configuration, status,
-    statistics and commands.
+    statistics and commands, and runs the commands users send in the chat.
     """
 
     @staticmethod
@@ -1031,6 +1052,33 @@ class BotAdminService:
             '/agentmesh.v1.BotAdminService/DeleteBotCommand',
             agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandRequest.SerializeToString,
             agentmesh_dot_v1_dot_admin__pb2.DeleteBotCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvokeBotCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentmesh.v1.BotAdminService/InvokeBotCommand',
+            agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandRequest.SerializeToString,
+            agentmesh_dot_v1_dot_admin__pb2.InvokeBotCommandResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,7 +17,8 @@ The bot is the speech unit's chat (seed 003's /chat and /ws/{user_id}).
 - Commands: names unique whatever their case; the fields an action needs are
   required (reply: response_text, prompt: prompt_template, webhook: an http(s)
   webhook_url); every problem is a field violation and nothing is written.
-  invocation_count is what the chat reports of their use.
+  The chat runs them through InvokeBotCommand (services.admin.bot_commands),
+  which counts each accepted use in invocation_count.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import grpc
 from agentmesh.v1 import admin_pb2
 
+from services.admin.bot_commands import CommandRunner
 from services.admin.config_store import ConfigDocuments, changes_of
 from services.admin.monitor import PARTS, VERSION, Monitor, now_stamp, status_message
 from services.admin.sampler import MetricsSampler
@@ -119,11 +121,13 @@ def _when(field: str, text: str, default: float) -> float:
 class BotAdminServicer:
     """agentmesh.v1.BotAdminService."""
 
-    def __init__(self, db: Database, configs: ConfigDocuments, monitor: Monitor, sampler: MetricsSampler) -> None:
+    def __init__(self, db: Database, configs: ConfigDocuments, monitor: Monitor, sampler: MetricsSampler,
+                 commands: CommandRunner) -> None:
         self.db = db
         self.configs = configs
         self.monitor = monitor
         self.sampler = sampler
+        self.commands = commands
 
     async def GetBotConfig(self, request: admin_pb2.GetBotConfigRequest, context: grpc.aio.ServicerContext) -> Any:
         version = await self.configs.current("bot")
@@ -277,6 +281,10 @@ class BotAdminServicer:
         if not await self.db.execute("DELETE FROM bot_commands WHERE command_id = ?", (command_id,)):
             raise NotFound(f"bot command {command_id} not found", reason="BOT_COMMAND_NOT_FOUND")
         return admin_pb2.DeleteBotCommandResponse()
+
+    async def InvokeBotCommand(self, request: admin_pb2.InvokeBotCommandRequest,
+                               context: grpc.aio.ServicerContext) -> Any:
+        return await self.commands.invoke(request, authctx.current(), context.time_remaining())
 
     @staticmethod
     async def _name_free(tx: Any, name: str, command_id: str = "") -> None:

@@ -182,7 +182,8 @@ def _error_text(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _blocked(exc: BaseException | None) -> BlockedAddress | None:
+def blocked_cause(exc: BaseException | None) -> BlockedAddress | None:
+    """The refusal of the guarded resolver behind a failed request, if that is what failed it."""
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, BlockedAddress):
@@ -223,6 +224,12 @@ class WebhookSender:
         self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT},
                                               auto_decompress=False)
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="webhook-sender")
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The guarded HTTP client (bot commands' webhooks go through it too); open once start() ran."""
+        assert self._session is not None, "the webhook sender is started before the unit serves"
+        return self._session
 
     def wake(self) -> None:
         self._wake.set()
@@ -360,7 +367,7 @@ class WebhookSender:
                                latency_ms=(time.perf_counter() - started) * 1000)
             except (aiohttp.ClientError, OSError) as exc:
                 elapsed = (time.perf_counter() - started) * 1000
-                blocked = _blocked(exc)
+                blocked = blocked_cause(exc)
                 if blocked is not None:
                     return Outcome("failed", error=str(blocked), latency_ms=elapsed)
                 return Outcome("retrying", error=_error_text(exc), latency_ms=elapsed)

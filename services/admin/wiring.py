@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.admin.bot import BotAdminServicer
+from services.admin.bot_commands import CommandRunner
 from services.admin.config_store import ConfigDocuments
 from services.admin.hub import EventServicer, OpenFeeds
 from services.admin.integration_model import box_from_settings
@@ -69,7 +70,8 @@ async def build(resources: Resources) -> Mapping[str, object]:
         "agentmesh.v1.EventService": EventServicer(bus, feeds),
         "agentmesh.v1.PlatformAdminService": PlatformAdminServicer(db, bus, notifier, console),
         "agentmesh.v1.NotificationService": NotificationServicer(notifications, notifier, bus, feeds),
-        "agentmesh.v1.BotAdminService": BotAdminServicer(db, configs, monitor, sampler),
+        "agentmesh.v1.BotAdminService": BotAdminServicer(db, configs, monitor, sampler,
+                                                         CommandRunner(db, configs, sender)),
         "agentmesh.v1.IntegrationService": IntegrationServicer(db, box, configs, dispatcher, sender),
     }
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from services.common.bootstrap import Resources, UnitSpec
+from services.common.channels import unit_channel
 from services.common.events.publisher import publisher_from_settings
 from services.common.usage import UsageReporter
 from services.speech.audio import limits as audio_limits
@@ -15,6 +16,7 @@ from services.speech.audio.metrics import SpeechMetrics
 from services.speech.audio.servicer import LlmAnswerer, SpeechServicer
 from services.speech.audio.stt import RecognizerPool
 from services.speech.audio.tts import Synthesizer
+from services.speech.chat.commands import BotCommands
 from services.speech.chat.schema import MIGRATIONS
 from services.speech.chat.servicer import ChatServicer, ConversationAdminServicer
 from services.speech.chat.store import Conversations
@@ -63,10 +65,14 @@ async def build(resources: Resources) -> Mapping[str, object]:
     audio_results = AudioResults(audio_store(settings), speech_metrics)
     resources.stack.push_async_callback(audio_results.aclose)
     speech = SpeechServicer(synthesizer, recognizer, audio_results, LlmAnswerer(llm))
+    # The chat's bot commands are the admin unit's (BotAdminService.InvokeBotCommand).
+    admin = unit_channel(settings, "admin")
+    resources.stack.push_async_callback(admin.close)
+    commands = BotCommands(admin, resources.credentials)
     return {
         "agentmesh.v1.LlmService": llm,
         "agentmesh.v1.SpeechService": speech,
-        "agentmesh.v1.ChatService": ChatServicer(conversations, llm, events, audio=speech),
+        "agentmesh.v1.ChatService": ChatServicer(conversations, llm, events, audio=speech, commands=commands),
         "agentmesh.v1.ConversationAdminService": ConversationAdminServicer(conversations),
     }
 

@@ -5,9 +5,12 @@ sending the conversation's latest messages as context (services.speech.chat.
 store), through the LLM path's cache and providers (LlmServicer.complete and
 .pieces), then writes the question and the answer together. An audio turn
 transcribes the message first and speaks the answer (an AudioEngine); without
-one, audio is FAILED_PRECONDITION. Each answered turn announces `chat.completed`
-to its user (conversation, message, response time, tokens); a turn the model
-could not answer, `chat.failed`.
+one, audio is FAILED_PRECONDITION. A text message that is a bot command
+(services.speech.chat.commands) is run by the admin unit: its answer is the
+bot's turn without the model, or its prompt goes to the model in place of the
+message; either way the turn is recorded like any other. Each answered turn
+announces `chat.completed` to its user (conversation, message, response time,
+tokens); a turn the model could not answer, `chat.failed`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from services.common.errors import DomainError, FailedPrecondition, FieldViolati
 from services.common.events.publisher import Publisher
 from services.common.listing import filter_sql, like, order_sql
 from services.common.protoutil import new_id, struct_dict, timestamp
-from services.speech.chat import store
+from services.speech.chat import commands, store
+from services.speech.chat.commands import CommandAnswer, Commands
 from services.speech.chat.store import Conversations, Exchange
 from services.speech.llm.generation import MAX_PROMPT_CHARS
 from services.speech.llm.providers import Chunk, Completion
@@ -72,11 +76,12 @@ class ChatServicer:
     """agentmesh.v1.ChatService."""
 
     def __init__(self, conversations: Conversations, llm: LlmServicer, events: Publisher,
-                 audio: AudioEngine | None = None) -> None:
+                 audio: AudioEngine | None = None, commands: Commands | None = None) -> None:
         self.conversations = conversations
         self.llm = llm
         self.events = events
         self.audio = audio
+        self.commands = commands
 
     async def _turn(self, request: Any, context: grpc.aio.ServicerContext) -> Turn:
         kind = (request.type or "text").strip().lower()
@@ -109,11 +114,26 @@ class ChatServicer:
             raise InvalidArgument.field("content", "no speech was recognized in the audio")
         return Turn("audio", transcript, conversation_id, language, request.voice_id.strip(), transcript)
 
-    async def _generation(self, turn: Turn, caller: Caller, context: grpc.aio.ServicerContext) -> Any:
+    async def _command(self, turn: Turn, caller: Caller, conversation_id: str,
+                       context: grpc.aio.ServicerContext) -> CommandAnswer | None:
+        """The answer of the bot command the turn is; None for any other message, which costs no call."""
+        if turn.type != "text" or self.commands is None:
+            return None
+        called = commands.parse(turn.text)
+        if called is None:
+            return None
+        if turn.conversation_id:  # someone else's conversation is NOT_FOUND before anything runs
+            await self.conversations.owned(self.conversations.db, turn.conversation_id, caller)
+        return await self.commands.invoke(caller, called, conversation_id, context.time_remaining())
+
+    async def _generation(self, turn: Turn, caller: Caller, context: grpc.aio.ServicerContext,
+                          command: CommandAnswer | None = None) -> Any:
+        """What the model is asked: the user's message, or the prompt of the command it was."""
         history = await self.conversations.history(turn.conversation_id, caller) if turn.conversation_id else []
         system = SYSTEM_PROMPT + (f" Answer in the language whose ISO 639-1 code is {turn.language}."
                                   if turn.language else "")
-        return await self.llm.prepare(speech_pb2.GenerateRequest(prompt=turn.text, system=system), context, history)
+        prompt = command.text if command is not None else turn.text
+        return await self.llm.prepare(speech_pb2.GenerateRequest(prompt=prompt, system=system), context, history)
 
     async def _record(self, caller: Caller, turn: Turn, completion: Completion, began: float,
                       conversation_id: str = "", answer_id: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
@@ -142,12 +162,16 @@ class ChatServicer:
         began = time.perf_counter()
         turn = await self._turn(request, context)
         conversation_id = turn.conversation_id or new_id("conv")
-        try:
-            completion, _ = await self.llm.complete(await self._generation(turn, caller, context),
-                                                    {"subject_id": conversation_id})
-        except DomainError:
-            self._failed(caller, turn, conversation_id)
-            raise
+        command = await self._command(turn, caller, conversation_id, context)
+        if command is not None and not command.prompt:
+            completion = Completion(command.text, model="")
+        else:
+            try:
+                completion, _ = await self.llm.complete(await self._generation(turn, caller, context, command),
+                                                        {"subject_id": conversation_id})
+            except DomainError:
+                self._failed(caller, turn, conversation_id)
+                raise
         conversation, answer = await self._record(caller, turn, completion, began,
                                                   "" if turn.conversation_id else conversation_id)
         reply = speech_pb2.ChatResponse(
@@ -167,23 +191,30 @@ class ChatServicer:
             raise NotFound(f"user {wanted} not found", reason="USER_NOT_FOUND")
         began = time.perf_counter()
         turn = await self._turn(request, context)
-        generation = await self._generation(turn, caller, context)
         # the ids are known before the answer, so every chunk names them; nothing is written until it is whole
         conversation_id = turn.conversation_id or new_id("conv")
         answer_id = new_id("msg")
         completion: Completion | None = None
-        try:
-            async with aclosing(self.llm.pieces(generation, {"subject_id": conversation_id})) as pieces:
-                async for piece in pieces:
-                    if isinstance(piece, Chunk):
-                        yield speech_pb2.StreamChatResponse(type="text", content=piece.delta,
-                                                            conversation_id=conversation_id, message_id=answer_id,
-                                                            timestamp=timestamp(time.time()))
-                    else:
-                        completion = piece
-        except DomainError:
-            self._failed(caller, turn, conversation_id)
-            raise
+        command = await self._command(turn, caller, conversation_id, context)
+        if command is not None and not command.prompt:
+            completion = Completion(command.text, model="")
+            yield speech_pb2.StreamChatResponse(type="text", content=command.text, conversation_id=conversation_id,
+                                                message_id=answer_id, timestamp=timestamp(time.time()))
+        else:
+            generation = await self._generation(turn, caller, context, command)
+            try:
+                async with aclosing(self.llm.pieces(generation, {"subject_id": conversation_id})) as pieces:
+                    async for piece in pieces:
+                        if isinstance(piece, Chunk):
+                            yield speech_pb2.StreamChatResponse(type="text", content=piece.delta,
+                                                                conversation_id=conversation_id,
+                                                                message_id=answer_id,
+                                                                timestamp=timestamp(time.time()))
+                        else:
+                            completion = piece
+            except DomainError:
+                self._failed(caller, turn, conversation_id)
+                raise
         assert completion is not None
         await self._record(caller, turn, completion, began, "" if turn.conversation_id else conversation_id,
                            answer_id)

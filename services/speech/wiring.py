@@ -19,6 +19,7 @@ from services.speech.audio.tts import Synthesizer
 from services.speech.chat.commands import BotCommands
 from services.speech.chat.schema import MIGRATIONS
 from services.speech.chat.servicer import ChatServicer, ConversationAdminServicer
+from services.speech.chat.settings import BotSettings
 from services.speech.chat.store import Conversations
 from services.speech.llm.cache import cache_from_settings
 from services.speech.llm.echo import ECHO_MODEL, ECHO_PROVIDER, EchoProvider
@@ -65,14 +66,16 @@ async def build(resources: Resources) -> Mapping[str, object]:
     audio_results = AudioResults(audio_store(settings), speech_metrics)
     resources.stack.push_async_callback(audio_results.aclose)
     speech = SpeechServicer(synthesizer, recognizer, audio_results, LlmAnswerer(llm))
-    # The chat's bot commands are the admin unit's (BotAdminService.InvokeBotCommand).
+    # The chat's bot commands and configuration are the admin unit's (BotAdminService).
     admin = unit_channel(settings, "admin")
     resources.stack.push_async_callback(admin.close)
     commands = BotCommands(admin, resources.credentials)
+    bot = BotSettings(admin, resources.credentials)
     return {
         "agentmesh.v1.LlmService": llm,
         "agentmesh.v1.SpeechService": speech,
-        "agentmesh.v1.ChatService": ChatServicer(conversations, llm, events, audio=speech, commands=commands),
+        "agentmesh.v1.ChatService": ChatServicer(conversations, llm, events, audio=speech, commands=commands,
+                                                     bot=bot),
         "agentmesh.v1.ConversationAdminService": ConversationAdminServicer(conversations),
     }
 

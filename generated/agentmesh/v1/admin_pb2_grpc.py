@@ -714,7 +714,9 @@ class BotAdminServiceServicer:
     """
 
     def GetBotConfig(self, request, context):
-        """Returns the bot configuration.
+        """Returns the bot configuration. The speech unit's chat reads it too (under
+        its service token) and applies enabled, max_message_length,
+        max_file_size, default_language and default_voice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,6 +36,7 @@ from services.common.listing import filter_sql, like, order_sql
 from services.common.protoutil import new_id, struct_dict, timestamp
 from services.speech.chat import commands, store
 from services.speech.chat.commands import CommandAnswer, Commands
+from services.speech.chat.settings import BotSettings, ChatSettings
 from services.speech.chat.store import Conversations, Exchange
 from services.speech.llm.generation import MAX_PROMPT_CHARS
 from services.speech.llm.providers import Chunk, Completion
@@ -76,14 +77,21 @@ class ChatServicer:
     """agentmesh.v1.ChatService."""
 
     def __init__(self, conversations: Conversations, llm: LlmServicer, events: Publisher,
-                 audio: AudioEngine | None = None, commands: Commands | None = None) -> None:
+                 audio: AudioEngine | None = None, commands: Commands | None = None,
+                 bot: BotSettings | None = None) -> None:
         self.conversations = conversations
         self.llm = llm
         self.events = events
         self.audio = audio
         self.commands = commands
+        self.bot = bot
 
     async def _turn(self, request: Any, context: grpc.aio.ServicerContext) -> Turn:
+        bot = await self.bot.current() if self.bot is not None else ChatSettings()
+        if not bot.enabled:
+            raise FailedPrecondition("the bot is disabled by an administrator", reason="BOT_DISABLED")
+        longest = min(MAX_PROMPT_CHARS, bot.max_message_length)
+        largest = min(MAX_AUDIO_BYTES, bot.max_file_size)
         kind = (request.type or "text").strip().lower()
         problems: list[FieldViolation] = []
         if kind not in TYPES:
@@ -91,16 +99,16 @@ class ChatServicer:
         content: str = request.content
         if not content.strip():
             problems.append(FieldViolation("content", "is required"))
-        elif kind == "text" and len(content) > MAX_PROMPT_CHARS:
-            problems.append(FieldViolation("content", f"at most {MAX_PROMPT_CHARS} characters"))
+        elif kind == "text" and len(content) > longest:
+            problems.append(FieldViolation("content", f"at most {longest} characters"))
         audio = b""
         if kind == "audio" and content.strip():
             try:
                 audio = base64.b64decode(content, validate=True)
             except (binascii.Error, ValueError):
                 problems.append(FieldViolation("content", "base64-encoded audio for type audio"))
-            if len(audio) > MAX_AUDIO_BYTES:
-                problems.append(FieldViolation("content", f"at most {MAX_AUDIO_BYTES} bytes of audio"))
+            if len(audio) > largest:
+                problems.append(FieldViolation("content", f"at most {largest} bytes of audio"))
         if problems:
             raise InvalidArgument("; ".join(f"{p.field}: {p.description}" for p in problems), problems)
         conversation_id = request.conversation_id.strip()
@@ -109,10 +117,14 @@ class ChatServicer:
         if self.audio is None:
             raise FailedPrecondition("audio chat needs speech recognition, which this unit does not run",
                                      reason="AUDIO_UNAVAILABLE")
-        transcript, language = await self.audio.transcribe(audio, request.language.strip(), context)
+        asked = request.language.strip() or bot.default_language
+        transcript, language = await self.audio.transcribe(audio, asked, context)
         if not transcript.strip():
             raise InvalidArgument.field("content", "no speech was recognized in the audio")
-        return Turn("audio", transcript, conversation_id, language, request.voice_id.strip(), transcript)
+        if len(transcript) > longest:
+            raise InvalidArgument.field("content", f"the speech makes more than {longest} characters of text")
+        voice = request.voice_id.strip() or bot.default_voice
+        return Turn("audio", transcript, conversation_id, language, voice, transcript)
 
     async def _command(self, turn: Turn, caller: Caller, conversation_id: str,
                        context: grpc.aio.ServicerContext) -> CommandAnswer | None:

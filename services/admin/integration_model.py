@@ -33,7 +33,8 @@ from agentmesh.v1 import admin_pb2
 
 from services.admin.targets import MASK, shown_url, url_problem
 from services.common.crypto import SecretBox, key_from_settings
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation
+from services.common.errors import raise_if as raise_if  # the unit's modules take it from here
 from services.common.events.envelope import EventFilter
 from services.common.protoutil import struct, timestamp
 from services.common.settings import Settings
@@ -143,11 +144,6 @@ def _header_problems(value: Any) -> list[FieldViolation]:
             found.append(FieldViolation(f"config.headers.{name}", f"a one-line text of at most {MAX_HEADER_VALUE} "
                                                                    "characters"))
     return found
-
-
-def raise_if(found: list[FieldViolation]) -> None:
-    if found:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
 
 
 def shown_config(config: Mapping[str, Any]) -> dict[str, Any]:

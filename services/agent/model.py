@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from agentmesh.v1 import agent_pb2, common_pb2
 
-from services.common import authctx
-from services.common.authctx import Caller
-from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.authctx import tenant_caller as tenant_caller  # the unit's modules take it from here
+from services.common.errors import FieldViolation, NotFound
+from services.common.errors import raise_if as raise_if  # the unit's modules take it from here
 from services.common.protoutil import struct, timestamp
 
 STATUSES = ("created", "starting", "running", "stopping", "stopped", "error")
@@ -31,13 +31,6 @@ PARAMETERS_MAX_BYTES = 64 * 1024
 
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-
-
-def raise_if(violations: Iterable[FieldViolation | None]) -> None:
-    """INVALID_ARGUMENT listing every violation, when there is any."""
-    found = [v for v in violations if v is not None]
-    if found:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
 
 
 def text_violation(field: str, value: str, limit: int, *, required: bool = False) -> FieldViolation | None:
@@ -81,14 +74,6 @@ def parameters_size_violation(field: str, value: dict[str, Any]) -> FieldViolati
     if len(json.dumps(value)) > PARAMETERS_MAX_BYTES:
         return FieldViolation(field, f"at most {PARAMETERS_MAX_BYTES} bytes of JSON")
     return None
-
-
-def tenant_caller() -> Caller:
-    """The caller, who must act in a tenant: agents and teams always belong to one."""
-    caller = authctx.current()
-    if not caller.tenant_id:
-        raise FailedPrecondition("this call needs a current organization; sign in to one first", reason="NO_TENANT")
-    return caller
 
 
 def agent_not_found(agent_id: str) -> NotFound:

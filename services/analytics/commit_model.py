@@ -22,9 +22,9 @@ from typing import Any
 
 from agentmesh.v1 import analytics_pb2
 
-from services.common import authctx
 from services.common.authctx import Caller
-from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.authctx import tenant_caller as tenant_caller  # the unit's modules take it from here
+from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.common.protoutil import timestamp
 
 HASH_LENGTH = 40
@@ -205,14 +205,6 @@ def clamp32(value: float) -> int:
 
 # ---------------------------------------------------------------------------
 # Who sees what
-
-
-def tenant_caller() -> Caller:
-    """The caller, who must act in a tenant: commits always belong to one."""
-    caller = authctx.current()
-    if not caller.tenant_id:
-        raise FailedPrecondition("this call needs a current organization; sign in to one first", reason="NO_TENANT")
-    return caller
 
 
 def commit_scope(caller: Caller, alias: str = "c") -> tuple[list[str], list[Any]]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from agentmesh.v1 import auth_pb2
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation
+from services.common.errors import raise_if as raise_if  # the unit's modules take it from here
 from services.common.protoutil import timestamp
 
 PLATFORM_ROLES = ("user", "moderator", "admin", "superuser")
@@ -60,14 +61,6 @@ def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> FieldViola
     if value not in allowed:
         return FieldViolation(field, f"must be one of {', '.join(allowed)}")
     return None
-
-
-def raise_if(violations: list[FieldViolation | None]) -> None:
-    """INVALID_ARGUMENT listing every violation, when there is any."""
-    found = [v for v in violations if v is not None]
-    if found:
-        summary = "; ".join(f"{v.field}: {v.description}" for v in found)
-        raise InvalidArgument(summary, found)
 
 
 def user_message(row: dict[str, Any], tier: str = "") -> auth_pb2.User:

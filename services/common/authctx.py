@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from services.common.errors import FailedPrecondition
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -120,3 +122,11 @@ def bind(caller: Caller) -> contextvars.Token[Caller]:
 
 def reset(token: contextvars.Token[Caller]) -> None:
     _current.reset(token)
+
+
+def tenant_caller() -> Caller:
+    """The caller, who must act in a tenant (what a unit keeps per organization always belongs to one)."""
+    caller = current()
+    if not caller.tenant_id:
+        raise FailedPrecondition("this call needs a current organization; sign in to one first", reason="NO_TENANT")
+    return caller

@@ -94,6 +94,13 @@ def _within_budget(listed: tuple[FieldViolation, ...]) -> tuple[FieldViolation, 
     return (*listed[:kept], FieldViolation("", f"and {len(listed) - kept} more problems not listed"))
 
 
+def raise_if(violations: Iterable[FieldViolation | None]) -> None:
+    """INVALID_ARGUMENT listing every violation, when there is any (None stands for no problem)."""
+    found = [v for v in violations if v is not None]
+    if found:
+        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
+
+
 class NotFound(DomainError):
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"

@@ -19,9 +19,9 @@ from typing import Any
 from agentmesh.v1 import common_pb2, persona_pb2
 from google.protobuf import json_format
 
-from services.common import authctx
-from services.common.authctx import Caller
-from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.authctx import tenant_caller as tenant_caller  # the unit's modules take it from here
+from services.common.errors import FieldViolation, NotFound
+from services.common.errors import raise_if as raise_if  # the unit's modules take it from here
 from services.common.protoutil import struct, timestamp
 
 INSTANCE_STATUSES = ("idle", "running", "stopped", "failed")
@@ -160,13 +160,6 @@ def violations(problems: Iterable[persona_pb2.ValidationProblem]) -> list[FieldV
     return [FieldViolation(p.field, p.message) for p in problems if p.severity == "error"]
 
 
-def raise_if(found: Iterable[FieldViolation | None]) -> None:
-    """INVALID_ARGUMENT listing every violation, when there is any."""
-    listed = [v for v in found if v is not None]
-    if listed:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in listed), listed)
-
-
 def clean_list(values: Sequence[str]) -> list[str]:
     """Trimmed, without repeats, in the order given."""
     return list(dict.fromkeys(v.strip() for v in values))
@@ -204,14 +197,6 @@ def merged(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str,
 def provider_parameters(config: Mapping[str, Any]) -> dict[str, Any]:
     """What goes to the provider as free parameters: every key the platform does not read itself."""
     return {k: v for k, v in config.items() if k not in _NOT_PARAMETERS}
-
-
-def tenant_caller() -> Caller:
-    """The caller, who must act in a tenant: instances always belong to one."""
-    caller = authctx.current()
-    if not caller.tenant_id:
-        raise FailedPrecondition("this call needs a current organization; sign in to one first", reason="NO_TENANT")
-    return caller
 
 
 def template_not_found(template_id: str) -> NotFound:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from agentmesh.v1 import common_pb2, task_pb2
@@ -12,6 +11,7 @@ from google.protobuf import struct_pb2
 from services.common import authctx
 from services.common.authctx import Caller
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.errors import raise_if as raise_if  # the unit's modules take it from here
 from services.common.protoutil import struct, struct_dict, timestamp
 
 TASK_STATUSES = ("pending", "queued", "running", "succeeded", "failed", "cancelled")
@@ -31,15 +31,6 @@ MAX_TIMEOUT = 24 * 3600
 MAX_REASON = 500
 # Tasks keep their whole output; a platform event carries at most this much of it.
 EVENT_OUTPUT_MAX = 2000
-
-
-def raise_if(violations: Iterable[FieldViolation | None]) -> None:
-    """INVALID_ARGUMENT listing every violation, when there is any."""
-    found = [v for v in violations if v is not None]
-    if found:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
-
-
 
 
 def tenant_caller() -> Caller:

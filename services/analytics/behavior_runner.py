@@ -32,7 +32,7 @@ import time
 
 from services.analytics import behavior_store as store
 from services.analytics.behavior_patterns import Finding, Window, find_patterns
-from services.common.leases import Lease, LeasedRunner
+from services.common.leases import ORPHANED, Lease, LeasedRunner
 from services.common.protoutil import new_id
 from services.common.storage import Database, Row, Statement
 
@@ -51,9 +51,9 @@ class AnalysisRunner(LeasedRunner):
         live_since = self.lease.live_since()
         requeued, failed = await self.db.batch([
             Statement("UPDATE behavior_analyses SET status = 'queued', runner_id = ''"
-                      f" WHERE {self.orphaned} AND attempts < ? RETURNING analysis_id", (live_since, MAX_ATTEMPTS)),
+                      f" WHERE {ORPHANED} AND attempts < ? RETURNING analysis_id", (live_since, MAX_ATTEMPTS)),
             Statement("UPDATE behavior_analyses SET status = 'failed', error = 'interrupted by a restart',"
-                      f" finished_at = ? WHERE {self.orphaned} RETURNING analysis_id", (time.time(), live_since)),
+                      f" finished_at = ? WHERE {ORPHANED} RETURNING analysis_id", (time.time(), live_since)),
         ])
         return len(requeued) + len(failed)
 

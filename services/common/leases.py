@@ -6,7 +6,7 @@ takes a lease when it starts: a row in `runner_leases` that it renews every
 `interval` seconds and deletes at a clean stop. Work it claims carries its
 `runner_id`. A lease not renewed for `ttl` seconds has lapsed: its runner
 crashed, or lost the database long enough to be taken for dead, and any runner
-of the unit may take its work over (`LIVE_RUNNERS` tells the two apart in SQL).
+of the unit may take its work over (`ORPHANED` names such work in SQL).
 
 The oldest live lease of a role `leads`: work only one process may do (the
 admin unit's recorder of the hub) runs where the lease leads, and moves to the
@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -50,6 +50,10 @@ def leases_migration(version: int) -> Migration:
 
 # The runners whose lease is live; its one parameter is `Lease.live_since()`.
 LIVE_RUNNERS = "SELECT runner_id FROM runner_leases WHERE renewed_at > ?"
+
+# A `running` row held by a runner whose lease lapsed, or by none (claimed before leases existed); its one
+# parameter is `Lease.live_since()`.
+ORPHANED = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"
 
 # A lease this long lapsed is deleted (its runner's work was taken over long before).
 _FORGET_AFTER = 20
@@ -82,6 +86,21 @@ class Lease:
             *self._census(),
         ])
         self._note(peers, oldest)
+
+    async def any_orphaned(self, table: str) -> bool:
+        """Whether `table` has a running row a lapsed runner left (a cheap read before any takeover write)."""
+        return await self.db.fetch_one(f"SELECT 1 AS found FROM {table} WHERE {ORPHANED} LIMIT 1",
+                                       (self.live_since(),)) is not None
+
+    async def held(self, table: str, key: str, ids: Sequence[str]) -> set[str]:
+        """Which of the ids are rows of `table` still running under this lease (not stopped, cancelled or taken
+        over elsewhere)."""
+        if not ids:
+            return set()
+        rows = await self.db.fetch_all(
+            f"SELECT {key} FROM {table} WHERE {key} IN ({', '.join('?' for _ in ids)})"
+            " AND status = 'running' AND runner_id = ?", [*ids, self.runner_id])
+        return {row[key] for row in rows}
 
     def keep(self) -> None:
         """Renew the lease in the background until release()."""
@@ -180,7 +199,6 @@ class LeasedRunner:
         self.table = table
         self.key = key
         self.noun = noun
-        self.orphaned = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"  # one parameter: live_since
         self._running: dict[str, Worker] = {}
         self._closing = False
         self._had_peers = False  # peers were about at the last renewal: one that left may have given work back
@@ -233,8 +251,7 @@ class LeasedRunner:
         if self._closing:
             return
         taken = 0
-        if await self.db.fetch_one(f"SELECT 1 AS found FROM {self.table} WHERE {self.orphaned} LIMIT 1",
-                                   (self.lease.live_since(),)) is not None:
+        if await self.lease.any_orphaned(self.table):
             taken = await self._take_over()
             if taken:
                 log.warning("%s items of a runner whose lease lapsed taken over", self.noun,
@@ -252,10 +269,7 @@ class LeasedRunner:
                    if worker.claimed and not worker.finishing}
         if not claimed:
             return
-        held = await self.db.fetch_all(
-            f"SELECT {self.key} FROM {self.table} WHERE {self.key} IN ({', '.join('?' for _ in claimed)})"
-            " AND status = 'running' AND runner_id = ?", [*claimed, self.lease.runner_id])
-        still = {row[self.key] for row in held}
+        still = await self.lease.held(self.table, self.key, list(claimed))
         for item_id, worker in claimed.items():
             if item_id in still or worker.finishing or self._running.get(item_id) is not worker:
                 continue

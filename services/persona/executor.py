@@ -40,7 +40,7 @@ import grpc
 from services.common.authctx import Actor
 from services.common.events.publisher import Publisher
 from services.common.feeds import Feeds
-from services.common.leases import Lease, LeasedRunner
+from services.common.leases import ORPHANED, Lease, LeasedRunner
 from services.common.llm import ModelClient, ModelRequest, RemoteCallError
 from services.common.storage import Database, Row
 from services.persona import model
@@ -67,7 +67,7 @@ class Executor(LeasedRunner):
 
     async def _take_over(self) -> int:
         """Queue again (or fail) the executions of executors whose lease lapsed; how many there were."""
-        orphans = await self.db.fetch_all(f"SELECT execution_id, runner_id FROM executions WHERE {self.orphaned}",
+        orphans = await self.db.fetch_all(f"SELECT execution_id, runner_id FROM executions WHERE {ORPHANED}",
                                           (self.lease.live_since(),))
         taken = 0
         for orphan in orphans:

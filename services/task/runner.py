@@ -124,12 +124,13 @@ class TaskRunner:
         that are no longer this runner's and look for what the peers queued."""
         if not self._accepting:
             return
-        if await self.store.orphaned(self.lease.live_since()):
+        if await self.lease.any_orphaned("tasks"):
             await self._take_over()
         had_peers, self._had_peers = self._had_peers, self.lease.peers > 0
         if self.lease.peers:
             working = [task_id for task_id, work in self._running.items() if not work.finishing]
-            for task_id in await self.store.not_held(self.runner_id, working):
+            held = await self.lease.held("tasks", "task_id", working)
+            for task_id in (task_id for task_id in working if task_id not in held):
                 log.info("task %s: cancelled or taken over elsewhere; its call is dropped", task_id,
                          extra={"task": task_id})
                 self.interrupt(task_id)

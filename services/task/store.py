@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from services.common.leases import LIVE_RUNNERS
+from services.common.leases import ORPHANED
 from services.common.storage import Database, Row
 from services.task.changes import (
     Change,
@@ -164,32 +164,13 @@ class TaskStore:
             events = by_task(await add_events(tx, notes))
         return [(row, events[row["task_id"]]) for row in rows]
 
-    async def orphaned(self, live_since: float) -> bool:
-        """Whether a task is `running` for a runner whose lease has lapsed (or that never held one)."""
-        return await self.db.fetch_one(
-            f"SELECT 1 AS found FROM tasks WHERE status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS}) LIMIT 1",
-            (live_since,),
-        ) is not None
-
-    async def not_held(self, runner_id: str, task_ids: Sequence[str]) -> list[str]:
-        """Which of the tasks a runner works are no longer its to work (cancelled, or taken over)."""
-        if not task_ids:
-            return []
-        marks = ", ".join("?" * len(task_ids))
-        held = await self.db.fetch_all(
-            f"SELECT task_id FROM tasks WHERE task_id IN ({marks}) AND status = 'running' AND runner_id = ?",
-            (*task_ids, runner_id),
-        )
-        mine = {row["task_id"] for row in held}
-        return [task_id for task_id in task_ids if task_id not in mine]
-
     @shielded
     async def recover(self, max_attempts: int, live_since: float) -> list[Change]:
         """Tasks a crashed runner left `running` (its lease lapsed): queued again while attempts remain, else
         failed. Tasks of live runners, this unit's other replicas, are theirs."""
         now = time.time()
         error = "interrupted by a restart"
-        orphan = f"status = 'running' AND runner_id NOT IN ({LIVE_RUNNERS})"
+        orphan = ORPHANED
         async with self.db.transaction() as tx:
             requeued = await tx.fetch_all(
                 "UPDATE tasks SET status = 'queued', runner_id = '', progress = 0, updated_at = ?"

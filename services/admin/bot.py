@@ -39,7 +39,14 @@ from services.admin.monitor import PARTS, VERSION, Monitor, now_stamp, status_me
 from services.admin.sampler import MetricsSampler
 from services.common import authctx, trail
 from services.common.crud import changed_fields, required_id
-from services.common.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    raise_if,
+)
 from services.common.listing import filter_sql, order_sql
 from services.common.paging import page_of
 from services.common.protoutil import new_id, struct, struct_dict, timestamp
@@ -86,11 +93,6 @@ def command_problems(values: Mapping[str, Any]) -> list[FieldViolation]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             found.append(FieldViolation("webhook_url", "an http or https URL"))
     return found
-
-
-def _raise_if(found: list[FieldViolation]) -> None:
-    if found:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
 
 
 def command_message(row: Row) -> admin_pb2.BotCommand:
@@ -229,7 +231,7 @@ class BotAdminServicer:
             "enabled": request.enabled if request.HasField("enabled") else True,
             **{name: getattr(request, name).strip() for name in _LIMITS},
         }
-        _raise_if(command_problems(values))
+        raise_if(command_problems(values))
         now = time.time()
         row: Row = {"command_id": new_id("cmd"), **values, "name_key": values["name"].lower(),
                     "enabled": int(values["enabled"]), "created_by": authctx.current().user_id,
@@ -258,7 +260,7 @@ class BotAdminServicer:
                 value = getattr(request, name)
                 values[name] = value.strip().removeprefix("/") if name == "name" else \
                     value.strip() if isinstance(value, str) else value
-            _raise_if(command_problems(values))
+            raise_if(command_problems(values))
             if not fields:
                 return admin_pb2.UpdateBotCommandResponse(command=command_message(row))
             if "name" in fields:

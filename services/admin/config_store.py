@@ -33,7 +33,7 @@ from agentmesh.v1 import common_pb2
 from services.admin import config_keys
 from services.common import crud
 from services.common.authctx import Caller
-from services.common.errors import Aborted, FieldViolation, InvalidArgument
+from services.common.errors import Aborted, FieldViolation, InvalidArgument, raise_if
 from services.common.events import EventBus, EventBusUnavailable
 from services.common.listing import filter_sql, order_sql, snake
 from services.common.storage import Database, Row
@@ -77,24 +77,19 @@ def check_scope(field: str, scope: str) -> str:
     return scope
 
 
-def _violations(found: list[FieldViolation]) -> None:
-    if found:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in found), found)
-
-
 def changes_of(scope: str, sent: Mapping[str, Any], mask: list[str]) -> dict[str, Any]:
     """The keys an update sets (None: removed), checked; INVALID_ARGUMENT names every bad one."""
     if mask:
         found = [FieldViolation("update_mask", f"{path!r}: {config_keys.key_problem(scope, path)}")
                  for path in mask if config_keys.key_problem(scope, path)]
         found += [FieldViolation(f"config.{key}", "not named in update_mask") for key in sent if key not in mask]
-        _violations(found)
+        raise_if(found)
         changes = {key: sent.get(key) for key in mask}
     else:
         changes = dict(sent)
     if not changes:
         raise InvalidArgument.field("config", "name at least one key to set (a null value removes a key)")
-    _violations(config_keys.value_problems(scope, changes))
+    raise_if(config_keys.value_problems(scope, changes))
     return config_keys.normalized(scope, changes)
 
 
@@ -162,7 +157,7 @@ class ConfigDocuments:
         if size > config_keys.MAX_DOCUMENT_BYTES:
             found.append(FieldViolation("config", f"at most {config_keys.MAX_DOCUMENT_BYTES} bytes as JSON "
                                                   f"({size} with this change)"))
-        _violations(found)
+        raise_if(found)
 
     async def _announce(self, version: Version) -> None:
         event = common_pb2.Event(type=CONFIG_UPDATED, user_id=ADMIN_PRINCIPAL, subject_id=version.scope)

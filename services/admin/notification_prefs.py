@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from agentmesh.v1 import admin_pb2
 
 from services.admin.notification_store import DIGESTS, LEVELS, Preferences
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, raise_if
 
 FIELDS = tuple(f.name for f in fields(Preferences) if f.name != "updated_at")
 MAX_MUTED = 50
@@ -52,9 +52,7 @@ def updated(current: Preferences, request: admin_pb2.UpdateNotificationPreferenc
             if (bool(request.muted_kinds) if name == "muted_kinds" else request.HasField(name)):
                 changes[name] = _value(request, name)
     prefs = replace(current, **changes)
-    violations = problems(prefs)
-    if violations:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+    raise_if(problems(prefs))
     return prefs
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from agentmesh.v1 import analytics_pb2, common_pb2
 from google.protobuf import json_format
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, raise_if
 from services.common.storage import Database
 
 UNITS = ("auth", "agent", "task", "persona", "speech", "analytics", "admin")
@@ -123,8 +123,7 @@ def checked(records: Sequence[analytics_pb2.UsageRecord]) -> list[dict[str, Any]
         row, found = from_message(record, f"records[{i}]")
         rows.append(row)
         problems.extend(found)
-    if problems:
-        raise InvalidArgument("; ".join(f"{p.field}: {p.description}" for p in problems), problems)
+    raise_if(problems)
     return rows
 
 

@@ -30,7 +30,7 @@ from agentmesh.v1 import common_pb2, speech_pb2
 from services.common import authctx
 from services.common.authctx import Caller
 from services.common.crud import page, required_id
-from services.common.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, raise_if
 from services.common.events.publisher import Publisher
 from services.common.listing import filter_sql, like, order_sql
 from services.common.protoutil import new_id, struct_dict, timestamp
@@ -109,8 +109,7 @@ class ChatServicer:
                 problems.append(FieldViolation("content", "base64-encoded audio for type audio"))
             if len(audio) > largest:
                 problems.append(FieldViolation("content", f"at most {largest} bytes of audio"))
-        if problems:
-            raise InvalidArgument("; ".join(f"{p.field}: {p.description}" for p in problems), problems)
+        raise_if(problems)
         conversation_id = request.conversation_id.strip()
         if kind == "text":
             return Turn("text", content, conversation_id, request.language.strip(), request.voice_id.strip())
@@ -296,8 +295,7 @@ def _check_conversation(title: str, metadata: dict[str, Any]) -> None:
         problems.append(FieldViolation("title", f"at most {store.TITLE_MAX} characters"))
     if len(json.dumps(metadata)) > store.METADATA_MAX_BYTES:
         problems.append(FieldViolation("metadata", f"at most {store.METADATA_MAX_BYTES} bytes of JSON"))
-    if problems:
-        raise InvalidArgument("; ".join(f"{p.field}: {p.description}" for p in problems), problems)
+    raise_if(problems)
 
 
 class ConversationAdminServicer:
